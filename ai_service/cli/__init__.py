@@ -1,0 +1,16 @@
+"""The ``dte-ai`` command line. Sub-commands live in their own modules and import lazily."""
+
+from __future__ import annotations
+
+import typer
+
+from ai_service.cli import admin, dte, serve
+
+app = typer.Typer(name="dte-ai", no_args_is_help=True, add_completion=False)
+app.add_typer(dte.app, name="dte", help="Issue and verify DTE documents.")
+app.add_typer(admin.app, name="company", help="Manage companies and their API keys.")
+app.command("serve", help="Run the HTTP service.")(serve.serve)
+
+
+def main() -> None:
+    app()
