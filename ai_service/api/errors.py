@@ -67,6 +67,12 @@ class Conflict(ApiError):
     code = "conflict"
 
 
+class Unprocessable(ApiError):
+    """Well-formed but invalid input; ``fields`` says what to fix."""
+
+    code = "invalid_input"
+
+
 class ServiceUnavailable(ApiError):
     code = "service_unavailable"
 
@@ -93,6 +99,7 @@ ERROR_STATUS: Mapping[str | type[Exception], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    Unprocessable: 422,
     ServiceUnavailable: 503,
 }
 

@@ -16,6 +16,7 @@ def target_metadata() -> MetaData:
     # >>> Every module that defines tables on dte_core.storage.metadata is imported here, so
     # >>> autogenerate and the migration test see them. Add new table modules here. <<<
     import ai_service.db.tables  # noqa: F401
+    import ai_service.db.context_tables  # noqa: F401
     from dte_core.storage import metadata
 
     return metadata

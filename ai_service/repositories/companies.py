@@ -142,3 +142,12 @@ def get_company(engine: Engine, company_id: str) -> Company | None:
     with reading(engine) as conn:
         row = conn.execute(select(companies).where(companies.c.id == company_id)).first()
     return _company(row) if row else None
+
+
+def company_by_rut(engine: Engine, rut: str) -> Company | None:
+    from dte_core.rut import Rut
+
+    canonical = str(Rut.parse(rut))
+    with reading(engine) as conn:
+        row = conn.execute(select(companies).where(companies.c.rut == canonical)).first()
+    return _company(row) if row else None

@@ -1,0 +1,1 @@
+"""Service-layer helpers shared by the API routes, the CLI and the batch workers."""
