@@ -47,6 +47,21 @@ class Settings(BaseSettings):
     folio_low_water_mark: int = Field(default=10, ge=0)
     max_request_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     sii_environment: Literal["certificacion", "produccion"] = "certificacion"
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for the LLM response cache and rate limits; none = in-memory",
+    )
+    llm_provider: Literal["local", "anthropic", "ollama"] = Field(
+        default="local", description="who answers the AI tasks; local needs no network or key"
+    )
+    anthropic_api_key: SecretStr | None = None
+    anthropic_model: str | None = Field(default=None, description="overrides the prompts' pins")
+    ollama_host: str = "http://127.0.0.1:11434"
+    ollama_model: str | None = None
+    prompts_dir: Path | None = Field(default=None, description="default: prompts/ of the checkout")
+    confidence_threshold: float = Field(
+        default=0.6, ge=0, le=1, description="below it an AI result abstains (needs review)"
+    )
 
     @field_validator("trusted_sii_keys", mode="before")
     @classmethod
@@ -63,6 +78,31 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'dte-ai.db'}"
         return self
+
+    def llm_config(self) -> Any:
+        """The LLM layer's configuration (:class:`ai_service.llm.config.LLMConfig`)."""
+        from ai_service.llm.config import AnthropicConfig, LLMConfig, OllamaConfig
+
+        extra: dict[str, Any] = {"prompts_dir": self.prompts_dir} if self.prompts_dir else {}
+        return LLMConfig(
+            provider=self.llm_provider,
+            anthropic=AnthropicConfig(api_key=self.anthropic_api_key, model=self.anthropic_model),
+            ollama=OllamaConfig(
+                host=self.ollama_host,
+                model=self.ollama_model,
+                enabled=self.llm_provider == "ollama",
+            ),
+            redis_url=self.redis_url,
+            **extra,
+        )
+
+    def build_llm_client(self) -> Any:
+        """An orchestrator when a provider is configured, else False (local engines only)."""
+        if self.llm_provider == "local":
+            return False
+        from ai_service.llm.orchestrator import build_llm_client
+
+        return build_llm_client(self.llm_config())
 
     @property
     def is_embedded(self) -> bool:

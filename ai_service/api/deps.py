@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request, Security
@@ -21,6 +21,8 @@ from ai_service.secrets import SecretBox
 from ai_service.settings import Settings
 
 if TYPE_CHECKING:
+    from ai_service.llm.base import LLMClient
+    from ai_service.services.context_cache import ContextCache
     from dte_core.caf import SiiKeyring
     from dte_core.folios import FolioStore
 
@@ -65,6 +67,9 @@ class AppContext:
     now: Callable[[], datetime] = chile_now
     metrics: Metrics = field(default_factory=Metrics)
     _keyring: SiiKeyring | None = field(default=None, repr=False)
+    _context_cache: ContextCache | None = field(default=None, repr=False)
+    #: False once built with no provider configured; None until first asked
+    _llm: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def keyring(self) -> SiiKeyring:
@@ -78,6 +83,29 @@ class AppContext:
                     keyring = keyring.with_trusted_key(path.read_bytes())
                 self._keyring = keyring
             return self._keyring
+
+    def context_cache(self) -> ContextCache:
+        """Each company's context, rebuilt only when its version changes."""
+        with self._lock:
+            if self._context_cache is None:
+                from ai_service.services.context_cache import ContextCache
+
+                self._context_cache = ContextCache(self.engine)
+            return self._context_cache
+
+    def llm(self) -> LLMClient | None:
+        """The configured LLM client, or None when every task runs on the local engines."""
+        with self._lock:
+            if self._llm is None:
+                self._llm = self.settings.build_llm_client()
+            return self._llm or None
+
+    def prompt(self, task: str) -> Any:
+        """The active prompt template of ``task`` (only needed when an LLM is configured)."""
+        from ai_service.llm.prompts import PromptRegistry
+
+        config = self.settings.llm_config()
+        return PromptRegistry(config.prompts_dir, config.prompt_versions).template(task)
 
     def folio_store(self) -> FolioStore:
         from dte_core.folios import FolioStore
