@@ -17,6 +17,7 @@ def target_metadata() -> MetaData:
     # >>> autogenerate and the migration test see them. Add new table modules here. <<<
     import ai_service.db.tables  # noqa: F401
     import ai_service.db.context_tables  # noqa: F401
+    import ai_service.db.outbox_tables  # noqa: F401
     from dte_core.storage import metadata
 
     return metadata
