@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     folio_low_water_mark: int = Field(default=10, ge=0)
     max_request_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     sii_environment: Literal["certificacion", "produccion"] = "certificacion"
+    sii_base_url: str | None = Field(
+        default=None,
+        description="where the SII services are; default the environment's host "
+        "(point it at `dte-ai sii-sim` for tests and demos)",
+    )
+    outbox_batch_size: int = Field(default=50, ge=1, le=2000)
+    outbox_recovery_grace_seconds: float = Field(
+        default=120.0, ge=0, description="wait before settling an upload a dead worker left"
+    )
     redis_url: str | None = Field(
         default=None,
         description="Redis for the LLM response cache and rate limits; none = in-memory",

@@ -35,7 +35,7 @@ class Kind:
     field: str  # the CompanyContext field that holds these items
 
     def key(self, item: BaseModel) -> str:
-        return _KEYS[self.name](item)
+        return str(_KEYS[self.name](item))
 
 
 _KEYS: Final[dict[str, Any]] = {

@@ -1,0 +1,1 @@
+"""Durable submission of issued documents to the SII: outbox, worker, webhooks."""

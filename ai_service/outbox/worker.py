@@ -1,0 +1,232 @@
+"""The outbox worker: envelope queued documents, upload once, poll until the SII decides.
+
+Exactly once per document: the state ``uploading`` is committed before the envelope's bytes
+leave, so a worker that dies mid-upload leaves a submission that says "maybe sent". The next
+worker asks the SII which of its documents it holds (QueryEstDte) before anything is sent
+again: documents the SII holds are never uploaded twice; only an envelope none of whose
+documents reached the SII goes out again, byte for byte the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+
+from ai_service.outbox import store
+from ai_service.repositories.companies import get_company, utcnow
+
+log = logging.getLogger(__name__)
+
+ACCEPTED = "accepted"
+OBJECTIONS = "accepted_with_objections"
+REJECTED = "rejected"
+
+
+class SiiPort(Protocol):
+    """The part of :class:`dte_core.sii.client.SiiClient` the worker uses."""
+
+    def upload(self, envio: bytes) -> Any: ...
+
+    def estado_envio(self, track_id: str, *, rut_company: str) -> Any: ...
+
+    def documents_status(self, envio: bytes) -> list[tuple[Any, Any]]: ...
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    batch_size: int = 50  # documents per EnvioDTE (the SII allows up to 2 000)
+    #: an ``uploading`` submission younger than this may belong to a live worker: wait
+    recovery_grace_seconds: float = 120.0
+
+
+@dataclass
+class RunReport:
+    prepared: int = 0
+    uploaded: int = 0
+    recovered: int = 0
+    finished: int = 0
+    errors: int = 0
+
+    def busy(self) -> bool:
+        return any((self.prepared, self.uploaded, self.recovered, self.finished))
+
+
+def _key(doc_key: Any) -> tuple[int, int]:
+    return int(doc_key.tipo_dte), int(doc_key.folio)
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        engine: Engine,
+        clients: Callable[[str], SiiPort],
+        envelope: Callable[[str, list[bytes]], bytes],
+        *,
+        config: WorkerConfig | None = None,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        """``clients(company_id)`` gives the SII client for a company, ``envelope(company_id,
+        dtes)`` builds and signs its EnvioDTE."""
+        self.engine = engine
+        self.clients = clients
+        self.envelope = envelope
+        self.config = config or WorkerConfig()
+        self.now = now
+
+    # -------------------------------------------------------------------- one pass
+
+    def run_once(self) -> RunReport:
+        report = RunReport()
+        for company_id in store.companies_with_work(self.engine):
+            try:
+                self._company(company_id, report)
+            except Exception:  # one company's failure must not stall the others
+                report.errors += 1
+                log.exception("outbox pass failed for company %s", company_id)
+        return report
+
+    def run_forever(
+        self, *, interval: float = 5.0, stop: Callable[[], bool] = lambda: False
+    ) -> None:
+        while not stop():
+            if not self.run_once().busy():
+                time.sleep(interval)
+
+    def _company(self, company_id: str, report: RunReport) -> None:
+        client = self.clients(company_id)
+        self._recover(company_id, client, report)
+        self._prepare(company_id, report)
+        for sub in store.open_submissions(self.engine, company_id, "prepared"):
+            self._upload(sub, client, report)
+        for sub in store.open_submissions(self.engine, company_id, "uploaded"):
+            self._poll(sub, client, report)
+
+    # -------------------------------------------------------------------- steps
+
+    def _prepare(self, company_id: str, report: RunReport) -> None:
+        while True:
+            batch = store.queued_documents(self.engine, company_id, self.config.batch_size)
+            if not batch:
+                return
+            envio = self.envelope(company_id, [xml for _, xml in batch])
+            if store.create_submission(self.engine, company_id, [d for d, _ in batch], envio):
+                report.prepared += 1
+            else:
+                return  # another worker took them: it will carry on
+
+    def _upload(self, sub: store.Submission, client: SiiPort, report: RunReport) -> None:
+        from dte_core.sii.errors import (
+            SiiAuthError,
+            SiiRejectedError,
+            SiiUnavailableError,
+            UploadOutcomeUnknownError,
+        )
+        from dte_core.sii.transport import NotSentError
+
+        if not store.mark_uploading(self.engine, sub):
+            return
+        try:
+            receipt = client.upload(sub.envio)
+        except SiiRejectedError as exc:
+            # DTEUpload refused the file: nothing was registered, and the same bytes would be
+            # refused again, so the documents are rejected with the SII's reason.
+            detail = {"status": exc.status, "reason": exc.message, "details": list(exc.details)}
+            results = {doc: (REJECTED, None, detail) for doc in sub.document_ids}
+            store.finish(self.engine, sub, results, sii_estado=None, expected="uploading")
+            report.finished += 1
+            return
+        except (NotSentError, SiiUnavailableError, SiiAuthError) as exc:
+            store.back_to_prepared(self.engine, sub, f"not sent: {exc}")
+            report.errors += 1
+            return
+        except UploadOutcomeUnknownError:
+            report.errors += 1  # stays "uploading": the next pass checks before re-sending
+            return
+        store.mark_uploaded(self.engine, sub, receipt.track_id)
+        report.uploaded += 1
+
+    def _recover(self, company_id: str, client: SiiPort, report: RunReport) -> None:
+        cutoff = self.now() - timedelta(seconds=self.config.recovery_grace_seconds)
+        for sub in store.open_submissions(self.engine, company_id, "uploading"):
+            if _aware(store.submission_updated_at(self.engine, sub.id)) > _aware(cutoff):
+                continue
+            statuses = client.documents_status(sub.envio)
+            held = [status for _, status in statuses if status.estado.recibido]
+            if not held:
+                store.back_to_prepared(self.engine, sub, "the SII holds none of its documents")
+                report.recovered += 1
+                continue
+            # the SII has the envelope but its track id was lost with the worker: settle each
+            # document by its own status instead of uploading anything again
+            store.mark_uploaded(self.engine, sub, None)
+            sub = store.reload(self.engine, sub.id)
+            self._finish_by_documents(sub, statuses, envio_estado=None, reparos=False)
+            report.recovered += 1
+
+    def _poll(self, sub: store.Submission, client: SiiPort, report: RunReport) -> None:
+        if sub.track_id is None:
+            self._finish_by_documents(
+                sub, client.documents_status(sub.envio), envio_estado=None, reparos=False
+            )
+            report.finished += 1
+            return
+        company = get_company(self.engine, sub.company_id)
+        assert company is not None
+        status = client.estado_envio(sub.track_id, rut_company=company.rut)
+        if not status.estado.final:
+            return
+        estado = str(status.estado.value)
+        if estado != "EPR":
+            detail = {"estado": estado, "glosa": status.glosa, "track_id": sub.track_id}
+            results = {doc: (REJECTED, estado, detail) for doc in sub.document_ids}
+            store.finish(self.engine, sub, results, sii_estado=estado)
+        elif status.rechazados == 0 and status.reparos == 0:
+            detail = {"estado": estado, "track_id": sub.track_id}
+            store.finish(
+                self.engine,
+                sub,
+                {doc: (ACCEPTED, "EPR", detail) for doc in sub.document_ids},
+                sii_estado=estado,
+            )
+        else:
+            self._finish_by_documents(
+                sub,
+                client.documents_status(sub.envio),
+                envio_estado=estado,
+                reparos=status.reparos > 0,
+            )
+        report.finished += 1
+
+    def _finish_by_documents(
+        self,
+        sub: store.Submission,
+        statuses: list[tuple[Any, Any]],
+        *,
+        envio_estado: str | None,
+        reparos: bool,
+    ) -> None:
+        ids = store.document_keys(self.engine, sub)
+        results: dict[str, tuple[str, str | None, Any]] = {}
+        for key, status in statuses:
+            doc = ids.get(_key(key))
+            if doc is None:
+                continue
+            code = str(status.estado.value)
+            detail = {"estado": code, "glosa": status.glosa, "track_id": sub.track_id}
+            if not status.estado.recibido:
+                results[doc] = (REJECTED, code, detail)
+            else:
+                results[doc] = (OBJECTIONS if reparos else ACCEPTED, code, detail)
+        store.finish(self.engine, sub, results, sii_estado=envio_estado)
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
