@@ -29,7 +29,16 @@ def create_app(
 
     The database must already be at the head revision (``dte-ai serve`` upgrades it first).
     """
-    from ai_service.api.routes import cafs, certificates, chat, companies, context, dte, health
+    from ai_service.api.routes import (
+        cafs,
+        certificates,
+        chat,
+        companies,
+        context,
+        dte,
+        health,
+        sii,
+    )
     from ai_service.db.session import engine_for
 
     settings = settings or get_settings()
@@ -61,7 +70,7 @@ def create_app(
     )
     app.state.ctx = ctx
     install_error_handlers(app)
-    for module in (health, companies, certificates, cafs, dte, context, chat):
+    for module in (health, companies, certificates, cafs, dte, sii, context, chat):
         app.include_router(module.router)
     # added last = outermost: the metrics also count requests refused for their size
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

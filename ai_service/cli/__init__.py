@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from ai_service.cli import admin, context, dte, serve
+from ai_service.cli import admin, context, dte, outbox, serve
 
 app = typer.Typer(name="dte-ai", no_args_is_help=True, add_completion=False)
 app.add_typer(dte.app, name="dte", help="Issue and verify DTE documents.")
 app.add_typer(admin.app, name="company", help="Manage companies and their API keys.")
 app.command("serve", help="Run the HTTP service.")(serve.serve)
 app.add_typer(context.app, name="context", help="Load a company's context (what Odoo holds).")
+app.add_typer(outbox.app, name="outbox", help="Send documents to the SII and follow them.")
 app.command("learn", help="Record the accountant's decisions on past documents.")(context.learn)
 
 

@@ -89,9 +89,8 @@ def issue(
     """Issue the documents of INPUT.json and write one signed EnvioDTE (or EnvioBOLETA)."""
     from dte_core.caf import Caf
     from dte_core.folios import FolioStore
-    from dte_core.signing import CompanyCertificate
-
     from dte_core.issuing import Issuer, IssuerMaterial
+    from dte_core.signing import CompanyCertificate
 
     raw = _read(input_json, "INPUT.json")
     try:
@@ -159,9 +158,8 @@ def _settings() -> Any:
 
 
 def _engine() -> Any:
-    from dte_core.storage import create_engine_for
-
     from ai_service.db.migrate import upgrade_to_head
+    from dte_core.storage import create_engine_for
 
     url = _settings().database_url
     upgrade_to_head(url)

@@ -76,6 +76,16 @@ EXAMPLES: dict[str, Any] = {
 }
 
 
+class SiiStateOut(BaseModel):
+    state: str = Field(
+        description="queued, submitted, uploading, uploaded, accepted, "
+        "accepted_with_objections or rejected"
+    )
+    sii_estado: str | None = Field(default=None, description="the SII's code (EPR, DOK, RSC...)")
+    detail: Any = Field(default=None, description="the SII's reasons and the track id")
+    updated_at: datetime
+
+
 class DocumentOut(BaseModel):
     id: str
     tipo_dte: int
@@ -93,10 +103,27 @@ class DocumentOut(BaseModel):
         default=None, description="set when few folios remain: load a new CAF soon"
     )
     xml_url: str
+    sii: SiiStateOut | None = Field(
+        default=None, description="its way to the SII, once sent (POST /v1/dte/{id}/send)"
+    )
 
 
-def _out(info: repo.DocumentInfo, **extra: Any) -> DocumentOut:
-    return DocumentOut(**info.__dict__, xml_url=f"/v1/dte/{info.id}/xml", **extra)
+def _out(
+    info: repo.DocumentInfo, *, engine: Any = None, company_id: str = "", **extra: Any
+) -> DocumentOut:
+    from ai_service.outbox import store as outbox
+
+    values = {**info.__dict__}
+    entry = outbox.find_entry(engine, company_id, info.id) if engine is not None else None
+    if entry is not None:
+        values["status"] = entry.state
+        extra["sii"] = SiiStateOut(
+            state=entry.state,
+            sii_estado=entry.sii_estado,
+            detail=entry.detail,
+            updated_at=entry.updated_at,
+        )
+    return DocumentOut(**values, xml_url=f"/v1/dte/{info.id}/xml", **extra)
 
 
 def _check_emisor(documento: Any, company_rut: str) -> None:
@@ -128,10 +155,9 @@ def issue_dte(
     response: Response,
     body: Annotated[dict[str, Any], Body(openapi_examples=EXAMPLES)],
 ) -> DocumentOut:
-    from dte_core.models import parse_documento
-
     from dte_core import totals
     from dte_core.issuing import Issuer, IssuerMaterial
+    from dte_core.models import parse_documento
 
     # Validate before touching any material, so a bad document is reported as such first.
     documento = totals.complete(parse_documento(body))
@@ -183,7 +209,34 @@ def get_dte(
 ) -> Any:
     if fmt == "xml":
         return _xml(ctx, company.id, document_id)
-    return _out(repo.get_document(ctx.engine, company.id, document_id))
+    info = repo.get_document(ctx.engine, company.id, document_id)
+    return _out(info, engine=ctx.engine, company_id=company.id)
+
+
+@router.post(
+    "/{document_id}/send",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Send a signed document to the SII (idempotent)",
+    description="Queues the document in the outbox; the outbox worker (`dte-ai outbox run`) "
+    "envelopes, uploads and follows it until the SII accepts or rejects it. Its state is in "
+    "`sii` on GET /v1/dte/{id}; webhooks announce each change. Sending twice queues once.",
+    response_model=DocumentOut,
+)
+def send_dte(ctx: Context, company: CurrentCompany, document_id: str) -> DocumentOut:
+    from ai_service.outbox import store as outbox
+
+    info = repo.get_document(ctx.engine, company.id, document_id)
+    outbox.resolution(ctx.engine, company.id)  # refuse now, not in the worker, if it is missing
+    outbox.enqueue(ctx.engine, company.id, document_id)
+    return _out(info, engine=ctx.engine, company_id=company.id)
+
+
+@router.get("/{document_id}/events", summary="Every state change of the document, oldest first")
+def dte_events(ctx: Context, company: CurrentCompany, document_id: str) -> list[dict[str, Any]]:
+    from ai_service.outbox import store as outbox
+
+    repo.get_document(ctx.engine, company.id, document_id)  # 404 for another company's id
+    return outbox.events(ctx.engine, company.id, document_id)
 
 
 @router.get(

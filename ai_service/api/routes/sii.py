@@ -1,0 +1,37 @@
+"""The company's SII settings: the resolution that authorises it to issue electronically."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from ai_service.api.deps import Context, CurrentCompany
+from ai_service.outbox import store
+
+router = APIRouter(prefix="/v1/sii", tags=["sii"])
+
+
+class ResolutionIn(BaseModel):
+    fch_resol: date = Field(description="FchResol: date of the SII resolution")
+    nro_resol: Annotated[int, Field(ge=0, le=999_999)] = Field(
+        description="NroResol: its number (0 in certificación)"
+    )
+
+
+@router.put(
+    "/resolution", summary="Set FchResol/NroResol for the Carátula", response_model=ResolutionIn
+)
+def put_resolution(ctx: Context, company: CurrentCompany, body: ResolutionIn) -> ResolutionIn:
+    store.set_resolution(ctx.engine, company.id, body.fch_resol, body.nro_resol)
+    return body
+
+
+@router.get(
+    "/resolution", summary="The resolution on this company's Carátulas", response_model=ResolutionIn
+)
+def get_resolution(ctx: Context, company: CurrentCompany) -> ResolutionIn:
+    fch, nro = store.resolution(ctx.engine, company.id)
+    return ResolutionIn(fch_resol=fch, nro_resol=nro)
