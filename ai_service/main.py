@@ -38,6 +38,7 @@ def create_app(
         dte,
         health,
         sii,
+        webhooks,
     )
     from ai_service.db.session import engine_for
 
@@ -70,7 +71,7 @@ def create_app(
     )
     app.state.ctx = ctx
     install_error_handlers(app)
-    for module in (health, companies, certificates, cafs, dte, sii, context, chat):
+    for module in (health, companies, certificates, cafs, dte, sii, webhooks, context, chat):
         app.include_router(module.router)
     # added last = outermost: the metrics also count requests refused for their size
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

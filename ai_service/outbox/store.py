@@ -52,14 +52,34 @@ class Submission:
 
 
 def _event(conn: Connection, company_id: str, document_id: str, state: str, detail: Any) -> None:
-    conn.execute(
+    """Record a state change and, in the same transaction, the webhooks it owes."""
+    from ai_service.outbox.webhooks import owe
+
+    at = utcnow()
+    result = conn.execute(
         insert(document_events).values(
             company_id=company_id,
             document_id=document_id,
             state=state,
             detail=json.dumps(detail, ensure_ascii=False) if detail is not None else None,
-            created_at=utcnow(),
+            created_at=at,
         )
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    event_id = int(key[0])
+    owe(
+        conn,
+        company_id,
+        event_id,
+        {
+            "type": "document.state_changed",
+            "event_id": event_id,
+            "document_id": document_id,
+            "state": state,
+            "detail": detail,
+            "at": at.isoformat(),
+        },
     )
 
 

@@ -61,7 +61,12 @@ class CompanyMaterial:
 
 
 def build_worker(settings: Settings, engine: Engine, box: SecretBox) -> OutboxWorker:
+    import httpx
+
+    from ai_service.outbox.webhooks import deliver_due
+
     material = CompanyMaterial(settings, engine, box)
+    http = httpx.Client(timeout=10.0, follow_redirects=False)
     return OutboxWorker(
         engine,
         material.client,
@@ -70,4 +75,5 @@ def build_worker(settings: Settings, engine: Engine, box: SecretBox) -> OutboxWo
             batch_size=settings.outbox_batch_size,
             recovery_grace_seconds=settings.outbox_recovery_grace_seconds,
         ),
+        after_pass=lambda: deliver_due(engine, box, http),
     )

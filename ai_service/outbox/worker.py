@@ -70,6 +70,7 @@ class OutboxWorker:
         *,
         config: WorkerConfig | None = None,
         now: Callable[[], datetime] = utcnow,
+        after_pass: Callable[[], Any] | None = None,
     ) -> None:
         """``clients(company_id)`` gives the SII client for a company, ``envelope(company_id,
         dtes)`` builds and signs its EnvioDTE."""
@@ -78,6 +79,7 @@ class OutboxWorker:
         self.envelope = envelope
         self.config = config or WorkerConfig()
         self.now = now
+        self.after_pass = after_pass
 
     # -------------------------------------------------------------------- one pass
 
@@ -89,6 +91,8 @@ class OutboxWorker:
             except Exception:  # one company's failure must not stall the others
                 report.errors += 1
                 log.exception("outbox pass failed for company %s", company_id)
+        if self.after_pass is not None:
+            self.after_pass()  # webhooks for the changes this pass made
         return report
 
     def run_forever(
