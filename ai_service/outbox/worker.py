@@ -51,6 +51,7 @@ class RunReport:
     uploaded: int = 0
     recovered: int = 0
     finished: int = 0
+    pending: int = 0  # envíos the SII is still processing
     errors: int = 0
 
     def busy(self) -> bool:
@@ -184,6 +185,7 @@ class OutboxWorker:
         assert company is not None
         status = client.estado_envio(sub.track_id, rut_company=company.rut)
         if not status.estado.final:
+            report.pending += 1
             return
         estado = str(status.estado.value)
         if estado != "EPR":
