@@ -182,10 +182,13 @@ def test_webhooks_are_signed_and_retried_until_delivered(
     assert sorted(states) == sorted(["queued", "submitted", "uploading", "uploaded", "accepted"])
     for headers, body in receiver["requests"]:
         assert json.loads(body)["document_id"] == doc_id
-        assert webhooks.verify(secret, headers["X-DteAi-Signature"], body, now=int(time.time()))
-        assert not webhooks.verify(
-            b"other", headers["X-DteAi-Signature"], body, now=int(time.time())
-        )
+        signature = headers["X-DteAi-Signature"]
+        sent_at = int(signature.split(",")[0].removeprefix("t="))
+        assert abs(sent_at - time.time()) < 60 or abs(sent_at - later().timestamp()) < 60
+        assert webhooks.verify(secret, signature, body, now=sent_at + 5)
+        assert not webhooks.verify(b"other", signature, body, now=sent_at)
+        assert not webhooks.verify(secret, signature, body + b" ", now=sent_at)
+        assert not webhooks.verify(secret, signature, body, now=sent_at + 86_400)  # replayed
 
 
 def test_another_company_cannot_send_or_watch(issuing: Issuing, tenant_b: Any) -> None:
