@@ -37,6 +37,7 @@ def create_app(
         context,
         dte,
         health,
+        received,
         sii,
         webhooks,
     )
@@ -71,7 +72,18 @@ def create_app(
     )
     app.state.ctx = ctx
     install_error_handlers(app)
-    for module in (health, companies, certificates, cafs, dte, sii, webhooks, context, chat):
+    for module in (
+        health,
+        companies,
+        certificates,
+        cafs,
+        dte,
+        sii,
+        webhooks,
+        received,
+        context,
+        chat,
+    ):
         app.include_router(module.router)
     # added last = outermost: the metrics also count requests refused for their size
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

@@ -152,10 +152,10 @@ def _signature_check(check: SignatureCheck) -> Check:
 
 def _document_report(
     dte: etree._Element,
-    schema_dte: etree._Element | None,
     keyring: SiiKeyring,
     restored_dte: etree._Element | None = None,
 ) -> DocumentReport:
+    """TED, CAF and signature of one ``<DTE>``; the schema verdict is the caller's (the file's)."""
     documento = next((el for tag in _DOCUMENT_TAGS if (el := dte.find(tag)) is not None), None)
     enc = "{*}Encabezado/{*}IdDoc/"
     tipo = documento.findtext(enc + "{*}TipoDTE") if documento is not None else None
@@ -176,10 +176,6 @@ def _document_report(
         if documento is not None
         else None
     )
-    xsd_check = Check(valid=True)
-    if schema_dte is not None:
-        findings = xsd.validate(schema_dte)
-        xsd_check = Check(valid=not findings, errors=[str(f) for f in findings])
 
     ted_el = documento.find("{*}TED") if documento is not None else None
     if ted_el is None:
@@ -211,7 +207,7 @@ def _document_report(
         tipo_dte=_integer(tipo),
         folio=_integer(folio),
         rut_emisor=emisor.strip() if emisor else None,
-        xsd=xsd_check,
+        xsd=Check(valid=True),  # replaced by verify_received
         ted=ted_check,
         caf=caf_check,
         signature=sig_check,
@@ -272,6 +268,14 @@ def _dtes(root: etree._Element) -> list[etree._Element]:
 
 def verify_xml(data: bytes, *, keyring: SiiKeyring) -> VerificationReport:
     """Judge one file (a DTE, an EnvioDTE/EnvioBOLETA or an AEC)."""
+    return verify_received(data, keyring=keyring)[0]
+
+
+def verify_received(
+    data: bytes, *, keyring: SiiKeyring
+) -> tuple[VerificationReport, list[etree._Element]]:
+    """:func:`verify_xml`, plus each ``<DTE>`` with its SII namespace repaired (in the order of
+    ``report.documents``), for storing the documents that were judged."""
     root = parse_untrusted(data)
     repaired, was_repaired = repair_namespace(root)
     schema = xsd.schema_for(repaired)
@@ -281,23 +285,26 @@ def verify_xml(data: bytes, *, keyring: SiiKeyring) -> VerificationReport:
         errors=[str(f) for f in findings],
         detail={"schema": schema.value if schema else None},
     )
+    standalone = local_name(root) == "DTE"
     originals = _dtes(root)
     repaired_dtes = _dtes(repaired)
     documents = []
     for i, dte in enumerate(originals):
-        # standalone DTEs are schema-checked once, as the whole file; inside envelopes, per DTE
-        schema_dte = repaired_dtes[i] if local_name(root) == "DTE" else None
         restored = repaired_dtes[i] if was_repaired else None
-        report = _document_report(dte, schema_dte, keyring, restored)
-        if local_name(root) != "DTE":
-            report.xsd = Check(valid=whole.valid, errors=[], detail={"checked_with": "envelope"})
-        documents.append(report)
+        doc = _document_report(dte, keyring, restored)
+        # a standalone DTE is its own file's schema check; inside envelopes, the envelope's
+        doc.xsd = (
+            Check(valid=whole.valid, errors=list(whole.errors))
+            if standalone
+            else Check(valid=whole.valid, errors=[], detail={"checked_with": "envelope"})
+        )
+        documents.append(doc)
     envelope_sigs = [
         _signature_check(verify_signature(sig, tolerant=False))
         for sig in root.findall(_DS_SIGNATURE)
-        if local_name(root) != "DTE"
+        if not standalone
     ]
-    return VerificationReport(
+    verdict = VerificationReport(
         root=local_name(root),
         namespace_repaired=was_repaired,
         xsd=whole,
@@ -305,3 +312,4 @@ def verify_xml(data: bytes, *, keyring: SiiKeyring) -> VerificationReport:
         documents=documents,
         envelope=_envelope_info(root),
     )
+    return verdict, repaired_dtes

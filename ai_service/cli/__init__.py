@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ai_service.cli import admin, context, dte, outbox, serve, sii
+from ai_service.cli import admin, context, dte, outbox, received, serve, sii
 
 app = typer.Typer(name="dte-ai", no_args_is_help=True, add_completion=False)
 app.add_typer(dte.app, name="dte", help="Issue and verify DTE documents.")
@@ -13,6 +13,9 @@ app.command("serve", help="Run the HTTP service.")(serve.serve)
 app.add_typer(context.app, name="context", help="Load a company's context (what Odoo holds).")
 app.add_typer(outbox.app, name="outbox", help="Send documents to the SII and follow them.")
 app.command("sii-sim", help="Run the local SII simulator (loopback by default).")(sii.sii_sim)
+app.add_typer(
+    received.app, name="received", help="Ingest received documents (files, mailbox folder, IMAP)."
+)
 app.command("learn", help="Record the accountant's decisions on past documents.")(context.learn)
 
 

@@ -300,3 +300,34 @@ def test_namespace_repair_is_no_loophole(shared_sii: Path) -> None:
     assert forged != raw
     (doc,) = verify_xml(forged, keyring=KEYRING).documents
     assert not doc.signature.valid and not doc.ted.valid
+
+
+def _files_with_dtes(shared_sii: Path) -> list[Path]:
+    folders = ("sii-dte", "sii-rtc")
+    return [
+        p
+        for folder in folders
+        for p in sorted((shared_sii / "samples" / folder).glob("*.xml"))
+        if b"<CAF" in p.read_bytes()
+    ]
+
+
+def test_every_caf_inside_the_real_samples_is_a_production_caf(shared_sii: Path) -> None:
+    """README §1: the CAFs inside sii-dte and sii-rtc verify with the IDK 300 key."""
+    files = _files_with_dtes(shared_sii)
+    assert len(files) >= 15
+    for path in files:
+        report = verify_xml(path.read_bytes(), keyring=KEYRING.restricted_to(300))
+        if report.root == "Documento":  # the bare signed data of a DTE: no <DTE> to judge
+            continue
+        assert report.documents, path.name
+        for doc in report.documents:
+            assert doc.caf.valid and doc.caf.detail["idk"] == 300, (path.name, doc.caf.errors)
+
+
+def test_certification_caf_does_not_verify_with_the_production_key(shared_sii: Path) -> None:
+    (doc,) = verify_xml(
+        (shared_sii / "samples" / "official" / "F60T33-ejemplo-oficial-SII.xml").read_bytes(),
+        keyring=KEYRING.restricted_to(300),
+    ).documents
+    assert not doc.caf.valid and not doc.authentic

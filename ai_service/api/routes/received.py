@@ -131,7 +131,7 @@ def _xml(xml: bytes, response_id: int | None = None, code: int = 200) -> Respons
 async def _upload(request: Request) -> tuple[bytes, str | None]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        form = await request.form()
+        form = await request.form(max_files=1, max_fields=10)  # the app caps the body size
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise BadRequest(
