@@ -39,6 +39,7 @@ def create_app(
         health,
         received,
         sii,
+        validation,
         webhooks,
     )
     from ai_service.db.session import engine_for
@@ -82,6 +83,7 @@ def create_app(
         webhooks,
         received,
         context,
+        validation,
         chat,
     ):
         app.include_router(module.router)
