@@ -65,7 +65,16 @@ def create_app(
         if owns_engine:
             ctx.engine.dispose()
 
+    from fastapi import Depends
+    from slowapi.errors import RateLimitExceeded
+
+    from ai_service.api.ratelimit import rate_limit_dependency, rate_limited_response
+
+    rate_limit = rate_limit_dependency(
+        settings.rate_limit, settings.redis_url, prefix=settings.redis_prefix
+    )
     app = FastAPI(
+        dependencies=[Depends(rate_limit)],
         title="dte-ai",
         version="0.1.0",
         summary="Issue Chilean electronic tax documents (DTE) for the SII",
@@ -73,6 +82,7 @@ def create_app(
     )
     app.state.ctx = ctx
     install_error_handlers(app)
+    app.add_exception_handler(RateLimitExceeded, rate_limited_response)
     for module in (
         health,
         companies,

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
         default=None,
         description="Redis for the LLM response cache and rate limits; none = in-memory",
     )
+    redis_prefix: str = Field(
+        default="dte-ai:",
+        description="namespace of every Redis key (several deployments may share one)",
+    )
+    rate_limit: str = Field(
+        default="600/minute", description="per API key, in `limits` notation (e.g. 100/second)"
+    )
     llm_provider: Literal["local", "anthropic", "ollama"] = Field(
         default="local", description="who answers the AI tasks; local needs no network or key"
     )
