@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ai_service.cli import admin, context, dte, outbox, received, serve, sii
+from embeddings import cli as _embeddings_cli
 
 app = typer.Typer(name="dte-ai", no_args_is_help=True, add_completion=False)
 app.add_typer(dte.app, name="dte", help="Issue and verify DTE documents.")
@@ -15,6 +16,9 @@ app.add_typer(outbox.app, name="outbox", help="Send documents to the SII and fol
 app.command("sii-sim", help="Run the local SII simulator (loopback by default).")(sii.sii_sim)
 app.add_typer(
     received.app, name="received", help="Ingest received documents (files, mailbox folder, IMAP)."
+)
+app.add_typer(
+    _embeddings_cli.app, name="index", help="Build, rebuild and query a company's embeddings index."
 )
 app.command("learn", help="Record the accountant's decisions on past documents.")(context.learn)
 
