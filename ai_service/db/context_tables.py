@@ -21,6 +21,8 @@ context_items = Table(
     Column("key", String(120), primary_key=True),
     Column("data", Text, nullable=False),  # the item as validated JSON
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # the company's context version that wrote it: "what changed since version N"
+    Column("version", BigInteger, nullable=False, index=True),
 )
 
 context_versions = Table(

@@ -121,11 +121,13 @@ def upsert(
     """Insert or replace items by natural key, in one transaction; a repeat changes nothing.
 
     Unchanged items are not rewritten and do not bump the version, so Odoo may resend its
-    whole dataset on every sync without invalidating caches.
+    whole dataset on every sync without invalidating caches. Written items carry the new
+    version, so a process holding an older one can fetch just what changed since.
     """
-    inserted = updated = unchanged = 0
     now = utcnow()
     with engine.begin() as conn:
+        writes: list[tuple[Kind, str, str, bool]] = []  # kind, key, data, is_new
+        unchanged = 0
         for kind, items in batches:
             by_key = {kind.key(item): item.model_dump_json() for item in items}
             if not by_key:
@@ -140,32 +142,48 @@ def upsert(
                 ).all()
             )
             for key, data in by_key.items():
-                if key not in existing:
-                    conn.execute(
-                        insert(context_items).values(
-                            company_id=company_id,
-                            kind=kind.name,
-                            key=key,
-                            data=data,
-                            updated_at=now,
-                        )
-                    )
-                    inserted += 1
-                elif existing[key] != data:
-                    conn.execute(
-                        update(context_items)
-                        .where(
-                            context_items.c.company_id == company_id,
-                            context_items.c.kind == kind.name,
-                            context_items.c.key == key,
-                        )
-                        .values(data=data, updated_at=now)
-                    )
-                    updated += 1
-                else:
+                if existing.get(key) == data:
                     unchanged += 1
-        version = _bump(conn, company_id) if inserted or updated else _version(conn, company_id)
-    return UpsertResult(inserted, updated, unchanged, version)
+                else:
+                    writes.append((kind, key, data, key not in existing))
+        if not writes:
+            return UpsertResult(0, 0, unchanged, _version(conn, company_id))
+        version = _bump(conn, company_id)
+        for kind, key, data, is_new in writes:
+            values = {"data": data, "updated_at": now, "version": version}
+            if is_new:
+                conn.execute(
+                    insert(context_items).values(
+                        company_id=company_id, kind=kind.name, key=key, **values
+                    )
+                )
+            else:
+                conn.execute(
+                    update(context_items)
+                    .where(
+                        context_items.c.company_id == company_id,
+                        context_items.c.kind == kind.name,
+                        context_items.c.key == key,
+                    )
+                    .values(**values)
+                )
+    inserted = sum(1 for *_, is_new in writes if is_new)
+    return UpsertResult(inserted, len(writes) - inserted, unchanged, version)
+
+
+def changed_since(engine: Engine, company_id: str, version: int) -> list[tuple[str, Any]]:
+    """``(kind, item as JSON data)`` of every item written after ``version``, oldest first.
+
+    Deletions leave no row: a caller that sees the version move with nothing here (or with
+    fewer versions than it moved) must reload everything.
+    """
+    with reading(engine) as conn:
+        rows = conn.execute(
+            select(context_items.c.kind, context_items.c.data)
+            .where(context_items.c.company_id == company_id, context_items.c.version > version)
+            .order_by(context_items.c.version, context_items.c.kind, context_items.c.key)
+        ).all()
+    return [(str(kind), json.loads(data)) for kind, data in rows]
 
 
 def remove(engine: Engine, company_id: str, kind: Kind, keys: Sequence[str]) -> int:

@@ -26,11 +26,13 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=120), nullable=False),
         sa.Column("data", sa.Text(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["company_id"], ["companies.id"], name=op.f("fk_context_items_company_id_companies")
         ),
         sa.PrimaryKeyConstraint("company_id", "kind", "key", name=op.f("pk_context_items")),
     )
+    op.create_index(op.f("ix_context_items_version"), "context_items", ["version"], unique=False)
     op.create_table(
         "context_versions",
         sa.Column("company_id", sa.String(length=64), nullable=False),
@@ -43,5 +45,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_context_items_version"), table_name="context_items")
     op.drop_table("context_versions")
     op.drop_table("context_items")
