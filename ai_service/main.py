@@ -30,6 +30,7 @@ def create_app(
     The database must already be at the head revision (``dte-ai serve`` upgrades it first).
     """
     from ai_service.api.routes import (
+        ai,
         cafs,
         certificates,
         chat,
@@ -94,6 +95,7 @@ def create_app(
         received,
         context,
         validation,
+        ai,
         chat,
     ):
         app.include_router(module.router)

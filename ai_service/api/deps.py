@@ -22,7 +22,7 @@ from ai_service.settings import Settings
 
 if TYPE_CHECKING:
     from ai_service.llm.base import LLMClient
-    from ai_service.services.context_cache import ContextCache
+    from ai_service.services.engines import EngineCache
     from dte_core.caf import SiiKeyring
     from dte_core.folios import FolioStore
 
@@ -67,7 +67,7 @@ class AppContext:
     now: Callable[[], datetime] = chile_now
     metrics: Metrics = field(default_factory=Metrics)
     _keyring: SiiKeyring | None = field(default=None, repr=False)
-    _context_cache: ContextCache | None = field(default=None, repr=False)
+    _engine_cache: EngineCache | None = field(default=None, repr=False)
     #: False once built with no provider configured; None until first asked
     _llm: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -84,14 +84,14 @@ class AppContext:
                 self._keyring = keyring
             return self._keyring
 
-    def context_cache(self) -> ContextCache:
-        """Each company's context, rebuilt only when its version changes."""
+    def engine_cache(self) -> EngineCache:
+        """Each company's local engines, kept warm and taught new decisions in place."""
         with self._lock:
-            if self._context_cache is None:
-                from ai_service.services.context_cache import ContextCache
+            if self._engine_cache is None:
+                from ai_service.services.engines import EngineCache
 
-                self._context_cache = ContextCache(self.engine)
-            return self._context_cache
+                self._engine_cache = EngineCache(self.engine)
+            return self._engine_cache
 
     def llm(self) -> LLMClient | None:
         """The configured LLM client, or None when every task runs on the local engines."""

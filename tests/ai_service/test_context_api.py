@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from ai_service.cli import app
 from ai_service.repositories import context as repo
 from ai_service.repositories.companies import company_by_rut
-from ai_service.services.context_cache import ContextCache
+from ai_service.services.engines import EngineCache
 from tests.ai_service.conftest import SECRET_KEY, Tenant
 
 CONTEXT: dict[str, Any] = {
@@ -56,7 +56,7 @@ INVOICE = {
 
 def _decision(account: str) -> dict[str, Any]:
     return {
-        "invoice_key": "96790240-3/33/4512",
+        "invoice_key": "96790240-3:33:4512",
         "decided_at": "2026-11-04T10:00:00",
         "account_code": account,
         "project_code": "OB-12",
@@ -110,7 +110,7 @@ def test_a_correction_reaches_the_cached_context_at_once(
     client.put("/v1/context", json=CONTEXT, headers=tenant_a.headers)
     body = {"invoices": [INVOICE], "decisions": [_decision("5205")]}
     assert client.post("/v1/learn", json=body, headers=tenant_a.headers).status_code == 200
-    cache = ContextCache(migrated_engine)
+    cache = EngineCache(migrated_engine)
     company = company_by_rut(migrated_engine, tenant_a.rut)
     assert company is not None
     assert cache.get(company).context.decisions[0].account_code == "5205"

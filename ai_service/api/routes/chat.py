@@ -53,10 +53,8 @@ EXAMPLE = {"question": "¿Cuántos días tengo para reclamar una factura?"}
 
 def _answer(ctx: AppContext, company: Company, body: ChatIn) -> Any:
     from ai_service.usecases.chat import answer
-    from ai_service.usecases.retrieval import build_retriever
 
-    cached = ctx.context_cache().get(company)
-    retriever = cached.memo("chat-retriever", build_retriever)
+    retriever = ctx.engine_cache().get(company).get("retriever")
     llm = ctx.llm()
     return answer(
         body.question,

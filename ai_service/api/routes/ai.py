@@ -1,0 +1,162 @@
+"""The AI use cases on received documents, for Odoo's widgets and integrations.
+
+Each endpoint takes one received document, as its DTE XML (``application/xml``: a ``<DTE>``,
+its ``<Documento>`` or an EnvioDTE for ``/v1/analyze``) or as JSON ``{"invoice": {...}}``
+(the ReceivedInvoice fields), and answers with the engine's decision, calibrated confidence,
+evidence and the engine that produced it; below the company's threshold it abstains
+(``needs_review``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+
+from ai_service.api.deps import AppContext, Context, CurrentCompany
+from ai_service.api.errors import Unprocessable
+from ai_service.context.models import ReceivedInvoice
+from ai_service.repositories.companies import Company
+from dte_core.errors import FieldError
+
+router = APIRouter(prefix="/v1", tags=["ai"])
+
+_XML_TYPES = ("application/xml", "text/xml")
+_BODY = {
+    "content": {
+        "application/json": {"example": {"invoice": {"emisor_rut": "96790240-3", "...": "..."}}},
+        "application/xml": {"example": '<DTE version="1.0">...</DTE>'},
+    }
+}
+
+
+async def _invoices(request: Request) -> list[ReceivedInvoice]:
+    body = await request.body()
+    kind = request.headers.get("content-type", "").split(";")[0].strip()
+    if kind in _XML_TYPES:
+        return ReceivedInvoice.all_from_xml(body)  # hardened parser; DteError -> 4xx
+    try:
+        payload = json.loads(body or b"null")
+    except json.JSONDecodeError as exc:
+        raise Unprocessable(f"the body is not JSON: {exc.msg}", code="invalid_json") from exc
+    raw = payload.get("invoices") if isinstance(payload, dict) and "invoices" in payload else None
+    if raw is None:
+        raw = [payload.get("invoice")] if isinstance(payload, dict) else None
+    if not isinstance(raw, list) or not raw or raw[0] is None:
+        raise Unprocessable(
+            'send {"invoice": {...}} (or {"invoices": [...]}) as JSON, or the DTE as XML',
+            code="invalid_input",
+        )
+    out = []
+    for i, item in enumerate(raw):
+        try:
+            out.append(ReceivedInvoice.model_validate(item))
+        except ValidationError as exc:
+            fields = [
+                FieldError(
+                    f"invoices[{i}]." + ".".join(str(p) for p in err["loc"]),
+                    str(err["type"]),
+                    str(err["msg"]),
+                )
+                for err in exc.errors(include_url=False)
+            ]
+            raise Unprocessable(
+                "the invoice is invalid", code="invalid_invoice", fields=fields
+            ) from exc
+    return out
+
+
+def _run(
+    ctx: AppContext,
+    company: Company,
+    invoice: ReceivedInvoice,
+    use: Callable[[Any, ReceivedInvoice], Any],
+) -> Any:
+    from ai_service.usecases.common import ContextMismatchError
+
+    engines = ctx.engine_cache().get(company)
+    try:
+        return use(engines, invoice)
+    except ContextMismatchError as exc:
+        raise Unprocessable(str(exc), code="wrong_company") from exc
+
+
+async def _one(
+    request: Request, ctx: AppContext, company: Company, use: Callable[[Any, ReceivedInvoice], Any]
+) -> Any:
+    invoices = await _invoices(request)
+    if len(invoices) != 1:
+        raise Unprocessable(
+            f"this endpoint takes one document, got {len(invoices)}: use /v1/analyze for many",
+            code="one_document",
+        )
+    result = await run_in_threadpool(_run, ctx, company, invoices[0], use)
+    return result.model_dump(mode="json")
+
+
+@router.post(
+    "/classify",
+    summary="Expense account for the invoice and each line",
+    openapi_extra={"requestBody": _BODY},
+)
+async def classify(request: Request, ctx: Context, company: CurrentCompany) -> Any:
+    return await _one(request, ctx, company, lambda e, inv: e.get("classifier").classify(inv))
+
+
+@router.post(
+    "/match/project",
+    summary="Top-k projects (analytic accounts) with scores",
+    openapi_extra={"requestBody": _BODY},
+)
+async def match_project(request: Request, ctx: Context, company: CurrentCompany) -> Any:
+    return await _one(request, ctx, company, lambda e, inv: e.get("matcher").match(inv))
+
+
+@router.post(
+    "/reconcile",
+    summary="Purchase-order and receipt reconciliation (3-way)",
+    openapi_extra={"requestBody": _BODY},
+)
+async def reconcile(request: Request, ctx: Context, company: CurrentCompany) -> Any:
+    return await _one(request, ctx, company, lambda e, inv: e.get("reconciler").reconcile(inv))
+
+
+@router.post(
+    "/anomalies",
+    summary="Anomalies and duplicates, with expected ranges",
+    openapi_extra={"requestBody": _BODY},
+)
+async def anomalies(request: Request, ctx: Context, company: CurrentCompany) -> Any:
+    today = ctx.now().date()
+    return await _one(
+        request, ctx, company, lambda e, inv: e.get("anomalies").check(inv, received_on=today)
+    )
+
+
+@router.post(
+    "/analyze",
+    summary="Classification, project, purchase order and anomalies for each document",
+    description="Many documents at once (an EnvioDTE, or JSON invoices). With "
+    "`Accept: application/x-ndjson` the answer is one JSON line per document.",
+    openapi_extra={"requestBody": _BODY},
+)
+async def analyze_documents(request: Request, ctx: Context, company: CurrentCompany) -> Response:
+    from ai_service.usecases.analyze import analyze
+
+    invoices = await _invoices(request)
+    today = ctx.now().date()
+    results = [
+        await run_in_threadpool(
+            _run, ctx, company, inv, lambda e, i: analyze(e, i, received_on=today)
+        )
+        for inv in invoices
+    ]
+    if "application/x-ndjson" in request.headers.get("accept", ""):
+        lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
+        return Response(lines, media_type="application/x-ndjson")
+    return JSONResponse({"results": results})
