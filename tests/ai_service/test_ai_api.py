@@ -150,3 +150,30 @@ def test_documents_of_another_company_are_refused(
     response = client.post("/v1/classify", json=_invoice_json(future[0]), headers=tenant_b.headers)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "wrong_company"
+
+
+def test_suggestions_for_a_received_duplicate_and_for_a_document_being_issued(
+    client: TestClient, company: Tenant
+) -> None:
+    _, future, _ = _company()
+    booked = _company()[0]["invoices"][-1]
+    duplicate = client.post("/v1/suggestions", json={"invoice": booked}, headers=company.headers)
+    assert duplicate.status_code == 200, duplicate.text
+    kinds = {s["kind"]: s for s in duplicate.json()["suggestions"]}
+    assert (
+        kinds["possible_duplicate"]["value"]
+        == f"{booked['emisor_rut']}:{booked['tipo_dte']}:{booked['folio']}"
+    )
+    fresh = next(d for d in future if d.label.decided and not d.label.anomalies)
+    body = client.post("/v1/suggestions", json=_invoice_json(fresh), headers=company.headers).json()
+    got = {s["kind"]: s for s in body["suggestions"]}
+    assert got["account"]["value"] == fresh.label.account_code
+    assert "possible_duplicate" not in got
+    from tests.issuing_kit import factura
+
+    doc = factura(33)
+    doc["Encabezado"]["Emisor"]["RUTEmisor"] = company.rut
+    doc["Encabezado"]["Receptor"]["RUTRecep"] = "77777777-8"
+    issuing = client.post("/v1/suggestions", json={"document": doc}, headers=company.headers).json()
+    rules = {s["value"]["rule_id"] for s in issuing["suggestions"]}
+    assert {"RUT_RECEPTOR_INVALID", "CAF_MISSING"} <= rules

@@ -160,3 +160,37 @@ async def analyze_documents(request: Request, ctx: Context, company: CurrentComp
         lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
         return Response(lines, media_type="application/x-ndjson")
     return JSONResponse({"results": results})
+
+
+@router.post(
+    "/suggestions",
+    summary="Suggestions for the document on screen in Odoo",
+    description='For a received invoice send `{"invoice": {...}}` (or its XML): account, '
+    "project, missing OC reference, possible duplicate, anomalies. For a document being "
+    'issued send `{"document": {...}}` (the POST /v1/dte JSON): its validation findings.',
+)
+async def suggestions(request: Request, ctx: Context, company: CurrentCompany) -> Any:
+    from ai_service.usecases import suggestions as suggest
+    from ai_service.usecases.analyze import analyze
+
+    kind = request.headers.get("content-type", "").split(";")[0].strip()
+    if kind not in _XML_TYPES:
+        payload = await request.json()
+        if isinstance(payload, dict) and "document" in payload:
+            from ai_service.api.routes.validation import issuing_context
+            from ai_service.usecases.validation import validate_document
+
+            def validate() -> Any:
+                return validate_document(payload["document"], issuing_context(ctx, company))
+
+            result = await run_in_threadpool(validate)
+            return {"suggestions": [s.as_dict() for s in suggest.for_issuing(result)]}
+    invoices = await _invoices(request)
+    if len(invoices) != 1:
+        raise Unprocessable("suggestions are for one document at a time", code="one_document")
+    invoice = invoices[0]
+    today = ctx.now().date()
+    analysis = await run_in_threadpool(
+        _run, ctx, company, invoice, lambda e, i: analyze(e, i, received_on=today)
+    )
+    return {"suggestions": [s.as_dict() for s in suggest.for_received(analysis, invoice)]}
