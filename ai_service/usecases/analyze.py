@@ -24,13 +24,21 @@ def _section(run: Any) -> dict[str, Any]:
 
 
 def analyze(
-    engines: Any, invoice: ReceivedInvoice, *, received_on: date | None = None
+    engines: Any,
+    invoice: ReceivedInvoice,
+    *,
+    received_on: date | None = None,
+    llm: Any = None,
+    prompts: Any = None,
+    company_id: str = "",
 ) -> dict[str, Any]:
-    """``engines`` is an :class:`ai_service.services.engines.CompanyEngines`."""
+    """``engines`` is an :class:`ai_service.services.engines.CompanyEngines`; with ``llm`` (and
+    ``prompts``) abstentions of the classifier and the matcher get a checked second opinion."""
     from ai_service.usecases.common import check_scope
+    from ai_service.usecases.llm_assist import assist_classification, assist_project
 
     check_scope(engines.context, invoice)  # a wrong company is the caller's error, not a section's
-    return {
+    out = {
         "document": {
             "key": invoice.key,
             "emisor_rut": str(invoice.emisor_rut),
@@ -46,3 +54,12 @@ def analyze(
             lambda: engines.get("anomalies").check(invoice, received_on=received_on)
         ),
     }
+    if llm is not None and prompts is not None:
+        assist = {"llm": llm, "prompts": prompts, "company_id": company_id}
+        if "error" not in out["classification"]:
+            out["classification"] = assist_classification(
+                out["classification"], invoice, engines.context, **assist
+            )
+        if "error" not in out["project"]:
+            out["project"] = assist_project(out["project"], invoice, engines.context, **assist)
+    return out

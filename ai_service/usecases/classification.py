@@ -59,6 +59,12 @@ class ClassifierConfig:
     nb_alpha: float = 0.1
     nb_sharpness: float = 8.0  # NB log-likelihoods are per n-gram averages times this
     top: int = 3  # candidates returned
+    #: a line less similar than this to every past line is new to the engine: the calibration,
+    #: fitted on familiar lines, does not hold for it, so its confidence is capped (and lower
+    #: still from a supplier never seen) and the engine abstains rather than guess
+    novelty_similarity: float = 0.35
+    novel_confidence_cap: float = 0.6
+    novel_unknown_supplier_cap: float = 0.4
 
 
 class LineClassification(BaseModel):
@@ -356,11 +362,12 @@ class ExpenseClassifier:
             return InvoiceClassification(invoice_key=invoice.key, invoice=empty, lines=[])
         raw = self._predict(invoice)
         supplier_evidence = self._supplier_evidence(invoice, raw.supplier_counts)
+        caps = [self._novelty_cap(raw, i) for i in range(len(invoice.lines))]
         lines = []
         for i, line in enumerate(invoice.lines):
             evidence = self._neighbour_evidence(raw.neighbours[i]) + supplier_evidence
             result = UseCaseResult[str].decide(
-                self._candidates(raw.probs[i], self._line_calibrator),
+                self._candidates(raw.probs[i], self._line_calibrator, caps[i]),
                 self.config.threshold,
                 evidence,
                 reason,
@@ -368,16 +375,25 @@ class ExpenseClassifier:
             lines.append(LineClassification(line_no=line.line_no, result=result))
         main = int(np.argmax(raw.amounts)) if len(raw.amounts) else 0
         invoice_result = UseCaseResult[str].decide(
-            self._candidates(raw.invoice_probs, self._invoice_calibrator),
+            self._candidates(raw.invoice_probs, self._invoice_calibrator, caps[main]),
             self.config.threshold,
             self._neighbour_evidence(raw.neighbours[main]) + supplier_evidence,
             reason,
         )
         return InvoiceClassification(invoice_key=invoice.key, invoice=invoice_result, lines=lines)
 
-    def _candidates(self, probs: np.ndarray, calibrator: PlattCalibrator) -> list[Candidate[str]]:
+    def _novelty_cap(self, raw: _Raw, line: int) -> float:
+        nearest = raw.neighbours[line][0][1] if raw.neighbours[line] else 0.0
+        if nearest >= self.config.novelty_similarity:
+            return 1.0
+        known = raw.supplier_counts is not None and raw.supplier_counts.sum() > 0
+        return self.config.novel_confidence_cap if known else self.config.novel_unknown_supplier_cap
+
+    def _candidates(
+        self, probs: np.ndarray, calibrator: PlattCalibrator, cap: float = 1.0
+    ) -> list[Candidate[str]]:
         order = np.argsort(-probs, kind="stable")[: self.config.top]
-        best = calibrator(float(probs[order[0]]))
+        best = min(calibrator(float(probs[order[0]])), cap)
         # the runners-up share what the calibrated best leaves, in their raw proportions
         rest = float(probs[order[1:]].sum()) or 1.0
         out = [Candidate[str](value=self.accounts[order[0]], score=round(best, 4))]

@@ -96,7 +96,37 @@ async def _one(
             code="one_document",
         )
     result = await run_in_threadpool(_run, ctx, company, invoices[0], use)
-    return result.model_dump(mode="json")
+    return result if isinstance(result, dict) else result.model_dump(mode="json")
+
+
+def _llm(ctx: AppContext) -> tuple[Any, Any]:
+    """The configured LLM and prompt registry, or (None, None) for local engines only."""
+    llm = ctx.llm()
+    if llm is None:
+        return None, None
+    from ai_service.llm.prompts import PromptRegistry
+
+    return llm, PromptRegistry.from_config(ctx.settings.llm_config())
+
+
+def _assisted(
+    ctx: AppContext, company: Company, name: str
+) -> Callable[[Any, ReceivedInvoice], Any]:
+    from ai_service.usecases.llm_assist import assist_classification, assist_project
+
+    llm, prompts = _llm(ctx)
+    engine, method, assist = {
+        "classifier": ("classifier", "classify", assist_classification),
+        "matcher": ("matcher", "match", assist_project),
+    }[name]
+
+    def use(engines: Any, invoice: ReceivedInvoice) -> Any:
+        answer = getattr(engines.get(engine), method)(invoice).model_dump(mode="json")
+        return assist(
+            answer, invoice, engines.context, llm=llm, prompts=prompts, company_id=company.id
+        )
+
+    return use
 
 
 @router.post(
@@ -105,7 +135,7 @@ async def _one(
     openapi_extra={"requestBody": _BODY},
 )
 async def classify(request: Request, ctx: Context, company: CurrentCompany) -> Any:
-    return await _one(request, ctx, company, lambda e, inv: e.get("classifier").classify(inv))
+    return await _one(request, ctx, company, _assisted(ctx, company, "classifier"))
 
 
 @router.post(
@@ -114,7 +144,7 @@ async def classify(request: Request, ctx: Context, company: CurrentCompany) -> A
     openapi_extra={"requestBody": _BODY},
 )
 async def match_project(request: Request, ctx: Context, company: CurrentCompany) -> Any:
-    return await _one(request, ctx, company, lambda e, inv: e.get("matcher").match(inv))
+    return await _one(request, ctx, company, _assisted(ctx, company, "matcher"))
 
 
 @router.post(
@@ -150,12 +180,12 @@ async def analyze_documents(request: Request, ctx: Context, company: CurrentComp
 
     invoices = await _invoices(request)
     today = ctx.now().date()
-    results = [
-        await run_in_threadpool(
-            _run, ctx, company, inv, lambda e, i: analyze(e, i, received_on=today)
-        )
-        for inv in invoices
-    ]
+    llm, prompts = _llm(ctx)
+
+    def use(e: Any, i: ReceivedInvoice) -> Any:
+        return analyze(e, i, received_on=today, llm=llm, prompts=prompts, company_id=company.id)
+
+    results = [await run_in_threadpool(_run, ctx, company, inv, use) for inv in invoices]
     if "application/x-ndjson" in request.headers.get("accept", ""):
         lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
         return Response(lines, media_type="application/x-ndjson")
