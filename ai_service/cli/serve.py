@@ -10,6 +10,9 @@ import typer
 def serve(
     host: Annotated[str, typer.Option("--host", help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="worker processes (one per core)")
+    ] = 1,
 ) -> None:
     import uvicorn
 
@@ -28,4 +31,4 @@ def serve(
     if ":" in shown:
         shown = f"[{shown}]"
     typer.echo(f"OpenAPI docs: http://{shown}:{port}/docs")
-    uvicorn.run("ai_service.main:create_app", factory=True, host=host, port=port)
+    uvicorn.run("ai_service.main:create_app", factory=True, host=host, port=port, workers=workers)
