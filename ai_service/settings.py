@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     ollama_host: str = "http://127.0.0.1:11434"
     ollama_model: str | None = None
     prompts_dir: Path | None = Field(default=None, description="default: prompts/ of the checkout")
+    extraction_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    extraction_max_pages: int = Field(default=20, gt=0)
+    ocr_dpi: int = Field(default=300, ge=100, le=600)
+    ocr_lang: str = "spa"
     confidence_threshold: float = Field(
         default=0.6, ge=0, le=1, description="below it an AI result abstains (needs review)"
     )

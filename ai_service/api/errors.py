@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ai_service.extraction.guards import ExtractionError
 from dte_core.errors import (
     CafError,
     CertificateError,
@@ -28,6 +29,7 @@ from dte_core.errors import (
     XmlParseError,
     XmlSecurityError,
 )
+from dte_core.sii.errors import SiiError
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,10 @@ class ServiceUnavailable(ApiError):
 
 ERROR_STATUS: Mapping[str | type[Exception], int] = {
     # specific codes first: they refine their class
+    "unsupported_type": 415,
+    "file_too_large": 413,
+    "ocr_unavailable": 503,
+    "ocr_timeout": 503,
     "caf_overlap": 409,
     "folio_already_used": 409,
     "no_certificate": 409,
@@ -93,6 +99,8 @@ ERROR_STATUS: Mapping[str | type[Exception], int] = {
     CertificateError: 422,
     SignatureError: 422,
     DteError: 422,
+    ExtractionError: 422,
+    SiiError: 502,  # the SII failed or refused: not the caller's input
     # the service's own
     BadRequest: 400,
     Unauthorized: 401,
@@ -142,12 +150,11 @@ def error_response(
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DteError | ApiError)
+    assert isinstance(exc, DteError | ApiError | ExtractionError | SiiError)
     status = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return error_response(
-        status, exc.code, exc.message, [f.as_dict() for f in exc.fields], headers=headers
-    )
+    fields = [f.as_dict() for f in getattr(exc, "fields", ())]
+    return error_response(status, exc.code, exc.message, fields, headers=headers)
 
 
 def _field_path(loc: Sequence[Any]) -> str:
@@ -203,6 +210,8 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DteError, _domain_error)
     app.add_exception_handler(ApiError, _domain_error)
+    app.add_exception_handler(ExtractionError, _domain_error)
+    app.add_exception_handler(SiiError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

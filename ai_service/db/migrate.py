@@ -15,9 +15,10 @@ def target_metadata() -> MetaData:
     """The complete schema Alembic compares against: dte_core's tables plus the service's."""
     # >>> Every module that defines tables on dte_core.storage.metadata is imported here, so
     # >>> autogenerate and the migration test see them. Add new table modules here. <<<
+    import ai_service.db.context_tables
+    import ai_service.db.job_tables
+    import ai_service.db.outbox_tables
     import ai_service.db.tables  # noqa: F401
-    import ai_service.db.context_tables  # noqa: F401
-    import ai_service.db.outbox_tables  # noqa: F401
     from dte_core.storage import metadata
 
     return metadata

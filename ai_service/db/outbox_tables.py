@@ -49,6 +49,8 @@ company_sii = Table(
     Column("company_id", String(64), ForeignKey("companies.id"), primary_key=True),
     Column("fch_resol", Date, nullable=False),
     Column("nro_resol", Integer, nullable=False),
+    # the SII office (Dirección Regional / Unidad) printed under the RUT box
+    Column("oficina_sii", String(60), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 

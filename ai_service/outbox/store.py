@@ -326,14 +326,29 @@ def finish(
             _move_entries(conn, sub, state, sii_estado=estado, detail=detail, only=[doc])
 
 
-def set_resolution(engine: Engine, company_id: str, fch_resol: Any, nro_resol: int) -> None:
+def set_resolution(
+    engine: Engine, company_id: str, fch_resol: Any, nro_resol: int, oficina_sii: str | None = None
+) -> None:
     with engine.begin() as conn:
-        values = {"fch_resol": fch_resol, "nro_resol": nro_resol, "updated_at": utcnow()}
+        values = {
+            "fch_resol": fch_resol,
+            "nro_resol": nro_resol,
+            "oficina_sii": oficina_sii,
+            "updated_at": utcnow(),
+        }
         done = conn.execute(
             update(company_sii).where(company_sii.c.company_id == company_id).values(**values)
         ).rowcount
         if not done:
             conn.execute(insert(company_sii).values(company_id=company_id, **values))
+
+
+def oficina(engine: Engine, company_id: str) -> str | None:
+    with reading(engine) as conn:
+        value: str | None = conn.execute(
+            select(company_sii.c.oficina_sii).where(company_sii.c.company_id == company_id)
+        ).scalar_one_or_none()
+    return value
 
 
 def resolution(engine: Engine, company_id: str) -> tuple[Any, int]:

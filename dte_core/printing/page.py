@@ -119,7 +119,12 @@ class DocumentPages:
         c.drawCentredString(
             center,
             top - box_h - 13,
-            fit(f"S.I.I. - {self.opt.oficina_sii}", "Helvetica-Bold", 10, box_w),
+            fit(
+                f"S.I.I. - {self.opt.oficina_sii}" if self.opt.oficina_sii else "S.I.I.",
+                "Helvetica-Bold",
+                10,
+                box_w,
+            ),
         )
 
         emisor = "Encabezado/Emisor/"

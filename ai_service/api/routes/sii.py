@@ -19,13 +19,16 @@ class ResolutionIn(BaseModel):
     nro_resol: Annotated[int, Field(ge=0, le=999_999)] = Field(
         description="NroResol: its number (0 in certificación)"
     )
+    oficina_sii: Annotated[str, Field(max_length=60)] | None = Field(
+        default=None, description="SII office printed under the RUT box, e.g. SANTIAGO ORIENTE"
+    )
 
 
 @router.put(
     "/resolution", summary="Set FchResol/NroResol for the Carátula", response_model=ResolutionIn
 )
 def put_resolution(ctx: Context, company: CurrentCompany, body: ResolutionIn) -> ResolutionIn:
-    store.set_resolution(ctx.engine, company.id, body.fch_resol, body.nro_resol)
+    store.set_resolution(ctx.engine, company.id, body.fch_resol, body.nro_resol, body.oficina_sii)
     return body
 
 
@@ -34,4 +37,6 @@ def put_resolution(ctx: Context, company: CurrentCompany, body: ResolutionIn) ->
 )
 def get_resolution(ctx: Context, company: CurrentCompany) -> ResolutionIn:
     fch, nro = store.resolution(ctx.engine, company.id)
-    return ResolutionIn(fch_resol=fch, nro_resol=nro)
+    return ResolutionIn(
+        fch_resol=fch, nro_resol=nro, oficina_sii=store.oficina(ctx.engine, company.id)
+    )

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("company_id", sa.String(length=64), nullable=False),
         sa.Column("fch_resol", sa.Date(), nullable=False),
         sa.Column("nro_resol", sa.Integer(), nullable=False),
+        sa.Column("oficina_sii", sa.String(length=60), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["company_id"], ["companies.id"], name=op.f("fk_company_sii_company_id_companies")
