@@ -41,6 +41,7 @@ def create_app(
         health,
         received,
         sii,
+        sii_decisions,
         validation,
         webhooks,
     )
@@ -95,6 +96,7 @@ def create_app(
         sii,
         webhooks,
         received,
+        sii_decisions,
         context,
         validation,
         ai,

@@ -196,3 +196,34 @@ def test_another_company_cannot_send_or_watch(issuing: Issuing, tenant_b: Any) -
     for method, path in (("post", f"/v1/dte/{doc_id}/send"), ("get", f"/v1/dte/{doc_id}/events")):
         response = getattr(issuing.client, method)(path, headers=tenant_b.headers)
         assert response.status_code == 404
+
+
+def test_the_receptor_registers_its_acceptance_at_the_sii(
+    issuing: Issuing,
+    make_worker: MakeWorker,
+    sim: SiiSimulator,
+    tenant_b: Any,
+    worker_settings: Any,
+) -> None:
+    from tests.ai_service.test_dte import _load_certificate
+
+    (doc_id,) = issuing.issue_and_send(1)
+    run_until_settled(make_worker())
+    client = issuing.client
+    xml = client.get(f"/v1/dte/{doc_id}/xml", headers=issuing.tenant.headers).content
+    xml_headers = {**tenant_b.headers, "Content-Type": "application/xml"}
+    received = client.post("/v1/received", content=xml, headers=xml_headers).json()
+    received_id = received["documents"][0]["id"]
+    _load_certificate(client, tenant_b)
+    client.app.state.ctx.settings = worker_settings  # the app talks to the simulator too
+    path = f"/v1/received/{received_id}/sii-decision"
+    accepted = client.post(path, json={"accion": "ACD"}, headers=tenant_b.headers)
+    assert accepted.status_code == 200, accepted.text
+    body = accepted.json()
+    assert body["ok"] and body["codigo"] == 0
+    assert any(e["cod_evento"] == "ACD" for e in body["eventos"])
+    again = client.post(path, json={"accion": "RCD"}, headers=tenant_b.headers).json()
+    assert not again["ok"]  # already accepted: the SII refuses a later claim
+    assert client.post(path, json={"accion": "XYZ"}, headers=tenant_b.headers).status_code == 422
+    other = client.post(path, json={"accion": "ACD"}, headers=issuing.tenant.headers)
+    assert other.status_code == 404  # A cannot act on B's received document
