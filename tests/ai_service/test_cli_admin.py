@@ -92,7 +92,7 @@ def test_serve_migrates_then_runs_the_factory(
     assert calls == [
         (
             ("ai_service.main:create_app",),
-            {"factory": True, "host": "127.0.0.1", "port": 8123},
+            {"factory": True, "host": "127.0.0.1", "port": 8123, "workers": 1},
         )
     ]
     engine = create_engine_for(env.database_url)
