@@ -11,7 +11,7 @@ export OMP_THREAD_LIMIT ?= 1
 # torch must be the CPU build: from the wheel shipped on these machines, else PyTorch's CPU index
 TORCH_SOURCE := $(if $(wildcard /opt/wheels/torch-*.whl),--find-links /opt/wheels,--extra-index-url https://download.pytorch.org/whl/cpu)
 
-.PHONY: setup services run test lint typecheck pytest bench clean
+.PHONY: setup services run test lint typecheck pytest evals bench clean
 
 setup: $(STAMP)
 
@@ -38,7 +38,14 @@ lint: setup
 pytest: setup services
 	$(PY) -m pytest
 
-test: lint pytest
+# The prompt gate (no network): prompts match their recorded passing runs, recordings replay
+# through the real adapters, and the local engines hold their baselines on every dataset.
+evals: setup
+	$(VENV)/bin/dte-ai eval check
+	$(VENV)/bin/dte-ai eval replay
+	$(VENV)/bin/dte-ai eval run --task all --provider local
+
+test: lint pytest evals
 
 bench: setup services
 	$(PY) bench/issue_throughput.py

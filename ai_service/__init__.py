@@ -1,1 +1,1 @@
-"""ai_service: the FastAPI service and CLI around dte_core, used by Odoo's widgets and batch jobs."""
+"""ai_service: the FastAPI service and CLI around dte_core, for Odoo widgets and batch jobs."""

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     ollama_host: str = "http://127.0.0.1:11434"
     ollama_model: str | None = None
     prompts_dir: Path | None = Field(default=None, description="default: prompts/ of the checkout")
+    llm_allow_unevaluated_prompts: bool = Field(
+        default=False,
+        description="send prompts that have no passing recorded evaluation in evals/prompts.lock "
+        "(off: such prompts run on the local engine, fallback_reason prompt_unevaluated)",
+    )
+    llm_prompts_lock: Path | None = Field(default=None, description="default evals/prompts.lock")
     extraction_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     extraction_max_pages: int = Field(default=20, gt=0)
     ocr_dpi: int = Field(default=300, ge=100, le=600)
@@ -104,7 +110,7 @@ class Settings(BaseSettings):
         from ai_service.llm.config import AnthropicConfig, LLMConfig, OllamaConfig
 
         extra: dict[str, Any] = {"prompts_dir": self.prompts_dir} if self.prompts_dir else {}
-        return LLMConfig(
+        config = LLMConfig(
             provider=self.llm_provider,
             anthropic=AnthropicConfig(api_key=self.anthropic_api_key, model=self.anthropic_model),
             ollama=OllamaConfig(
@@ -114,6 +120,13 @@ class Settings(BaseSettings):
             ),
             redis_url=self.redis_url,
             **extra,
+        )
+        from evals.runtime import gated
+
+        return gated(
+            config,
+            allow_unevaluated=self.llm_allow_unevaluated_prompts,
+            lock=self.llm_prompts_lock,
         )
 
     def build_llm_client(self) -> Any:

@@ -14,14 +14,14 @@ from datetime import date, datetime
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+
+from dte_core import totals
 from dte_core.caf import Caf, SiiKeyring
+from dte_core.issuing import build_signed_dte, with_folio
 from dte_core.models import parse_documento
 from dte_core.signing import CompanyCertificate
 from dte_core.testkit.caf import generate_sii_test_key, make_caf_xml, public_key_pem
 from dte_core.testkit.pki import make_company_p12
-
-from dte_core import totals
-from dte_core.issuing import build_signed_dte, with_folio
 
 RUT = "76086428-5"
 

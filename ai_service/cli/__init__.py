@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ai_service.cli import admin, ai, context, dte, outbox, received, serve, sii
+from ai_service.cli import admin, ai, context, dte, evals, outbox, received, serve, sii
 from embeddings import cli as _embeddings_cli
 
 app = typer.Typer(name="dte-ai", no_args_is_help=True, add_completion=False)
@@ -23,6 +23,11 @@ app.add_typer(
 app.add_typer(ai.app, name="ai", help="Ask the AI use cases about one document.")
 app.command("analyze", help="Run the use cases on received documents, one JSON line each.")(
     ai.analyze_command
+)
+app.add_typer(
+    evals.app,
+    name="eval",
+    help="Evals, and the gate that keeps unevaluated prompts from providers.",
 )
 app.command("learn", help="Record the accountant's decisions on past documents.")(context.learn)
 

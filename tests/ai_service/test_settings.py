@@ -86,3 +86,13 @@ def test_shared_database_requires_an_explicit_secret_key(tmp_path: Path) -> None
     with pytest.raises(ConfigurationError, match="DTE_AI_SECRET_KEY"):
         settings.secret_key_bytes()
     assert not (tmp_path / "secret.key").exists()
+
+
+def test_the_prompt_gate_is_on_unless_an_operator_turns_it_off(tmp_path: Path) -> None:
+    gated = Settings(data_dir=tmp_path, llm_provider="anthropic").llm_config()
+    # the shipped lock holds no real recording yet: nothing may reach a provider
+    assert gated.evaluated_fingerprints == frozenset()
+    allowed = Settings(
+        data_dir=tmp_path, llm_provider="anthropic", llm_allow_unevaluated_prompts=True
+    ).llm_config()
+    assert allowed.evaluated_fingerprints is None
