@@ -39,6 +39,7 @@ def create_app(
         documents_pdf,
         dte,
         health,
+        index,
         received,
         sii,
         sii_decisions,
@@ -100,6 +101,7 @@ def create_app(
         context,
         validation,
         ai,
+        index,
         chat,
     ):
         app.include_router(module.router)

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         "(off: such prompts run on the local engine, fallback_reason prompt_unevaluated)",
     )
     llm_prompts_lock: Path | None = Field(default=None, description="default evals/prompts.lock")
+    chroma_path: Path | None = Field(default=None, description="default <data_dir>/chroma")
+    chroma_host: str | None = Field(default=None, description="a Chroma server instead")
+    chroma_port: int = Field(default=8000, gt=0, lt=65536)
+    embedding_model_path: Path | None = Field(
+        default=None, description="a local sentence-transformers model; default the bundled one"
+    )
     extraction_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     extraction_max_pages: int = Field(default=20, gt=0)
     ocr_dpi: int = Field(default=300, ge=100, le=600)

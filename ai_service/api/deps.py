@@ -68,6 +68,7 @@ class AppContext:
     metrics: Metrics = field(default_factory=Metrics)
     _keyring: SiiKeyring | None = field(default=None, repr=False)
     _engine_cache: EngineCache | None = field(default=None, repr=False)
+    _vector_store: Any = field(default=None, repr=False)
     #: False once built with no provider configured; None until first asked
     _llm: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -92,6 +93,15 @@ class AppContext:
 
                 self._engine_cache = EngineCache(self.engine)
             return self._engine_cache
+
+    def vector_store(self) -> Any:
+        """The embeddings index (the model loads on first use, not here)."""
+        with self._lock:
+            if self._vector_store is None:
+                from ai_service.services.vectors import open_store
+
+                self._vector_store = open_store(self.settings)
+            return self._vector_store
 
     def llm(self) -> LLMClient | None:
         """The configured LLM client, or None when every task runs on the local engines."""
