@@ -40,6 +40,7 @@ def create_app(
         dte,
         health,
         index,
+        jobs,
         received,
         sii,
         sii_decisions,
@@ -102,6 +103,7 @@ def create_app(
         validation,
         ai,
         index,
+        jobs,
         chat,
     ):
         app.include_router(module.router)

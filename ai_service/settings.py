@@ -81,6 +81,17 @@ class Settings(BaseSettings):
         "(off: such prompts run on the local engine, fallback_reason prompt_unevaluated)",
     )
     llm_prompts_lock: Path | None = Field(default=None, description="default evals/prompts.lock")
+    celery_broker_url: str | None = Field(
+        default=None, description="Redis for batch jobs on Celery; none = jobs run in-process"
+    )
+    celery_result_backend: str | None = Field(default=None, description="default the broker")
+    jobs_in_process: bool = False
+    jobs_workers: int = Field(default=2, ge=1, le=64)
+    jobs_queue: str = "dte-ai-jobs"
+    jobs_key_prefix: str = "dte-ai:"
+    jobs_chunk_size: int = Field(default=50, ge=1)
+    jobs_max_documents: int = Field(default=20000, ge=1)
+    jobs_visibility_timeout: float = Field(default=3600.0, gt=0)
     chroma_path: Path | None = Field(default=None, description="default <data_dir>/chroma")
     chroma_host: str | None = Field(default=None, description="a Chroma server instead")
     chroma_port: int = Field(default=8000, gt=0, lt=65536)

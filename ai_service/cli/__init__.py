@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from ai_service.cli import admin, ai, context, dte, evals, outbox, received, serve, sii
+from ai_service.cli import (
+    admin,
+    ai,
+    classify,
+    context,
+    dte,
+    evals,
+    outbox,
+    received,
+    serve,
+    sii,
+)
 from embeddings import cli as _embeddings_cli
 
 app = typer.Typer(name="dte-ai", no_args_is_help=True, add_completion=False)
@@ -29,6 +40,10 @@ app.add_typer(
     name="eval",
     help="Evals, and the gate that keeps unevaluated prompts from providers.",
 )
+app.command("classify", help="Classify the received invoices of a folder or zip.")(
+    classify.classify
+)
+app.add_typer(classify.jobs_app, name="jobs", help="Batch-classification Celery worker and resume.")
 app.command("learn", help="Record the accountant's decisions on past documents.")(context.learn)
 
 

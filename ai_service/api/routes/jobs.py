@@ -108,7 +108,9 @@ def dispatcher(request: Request, ctx: AppContext) -> InProcessRunner | CeleryDis
     with _LOCK:
         found = getattr(request.app.state, "jobs_dispatcher", None)
         if found is None:
-            found = build_dispatcher(jobs_config(ctx), ctx.engine, ctx.box)
+            found = build_dispatcher(
+                jobs_config(ctx), ctx.engine, ctx.box, engine_cache=ctx.engine_cache()
+            )
             request.app.state.jobs_dispatcher = found
         return found
 
@@ -317,6 +319,7 @@ def list_jobs(
 
 @router.get("/{job_id}", summary="Progress (done / failed / total) and per-document results")
 def get_job(
+    request: Request,
     ctx: Context,
     company: CurrentCompany,
     job_id: str,
@@ -327,6 +330,8 @@ def get_job(
     ] = None,
 ) -> JobDetail:
     job = repo.get_job(ctx.engine, company.id, job_id)
+    if not job.finished:
+        dispatcher(request, ctx)  # after a restart, the first look at a job resumes the runner
     items = list(
         repo.iter_items(
             ctx.engine,
