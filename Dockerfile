@@ -14,7 +14,8 @@ RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/wh
 ENV DTE_AI_DATA_DIR=/data \
     DTE_AI_PROMPTS_DIR=/app/prompts \
     HF_HUB_OFFLINE=1 \
-    OMP_THREAD_LIMIT=1
+    OMP_THREAD_LIMIT=1 \
+    MALLOC_ARENA_MAX=2
 VOLUME /data
 EXPOSE 8000
 CMD ["dte-ai", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
