@@ -60,7 +60,8 @@ submissions = Table(
     Column("id", String(36), primary_key=True),
     Column("company_id", String(64), ForeignKey("companies.id"), nullable=False, index=True),
     Column("state", String(16), nullable=False),
-    Column("envio", LargeBinary, nullable=False),  # the signed EnvioDTE, uploaded as is
+    Column("family", String(8), nullable=False),  # dte (EnvioDTE) or boleta (EnvioBOLETA)
+    Column("envio", LargeBinary, nullable=False),  # the signed envelope, uploaded as is
     Column("track_id", String(32), nullable=True),
     Column("upload_attempts", Integer, nullable=False),
     Column("sii_estado", String(8), nullable=True),
@@ -68,6 +69,7 @@ submissions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     CheckConstraint(_in("state", SUBMISSION_STATES), name="state"),
+    CheckConstraint(_in("family", ("dte", "boleta")), name="family"),
 )
 
 outbox_entries = Table(

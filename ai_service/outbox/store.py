@@ -49,6 +49,7 @@ class Submission:
     track_id: str | None
     upload_attempts: int
     document_ids: tuple[str, ...]
+    boleta: bool = False  # an EnvioBOLETA, for the boleta REST service
 
 
 def _event(conn: Connection, company_id: str, document_id: str, state: str, detail: Any) -> None:
@@ -153,13 +154,23 @@ def companies_with_work(engine: Engine) -> list[str]:
     return [r[0] for r in rows]
 
 
-def queued_documents(engine: Engine, company_id: str, limit: int) -> list[tuple[str, bytes]]:
-    """The oldest queued documents with their signed XML, in issue order."""
+BOLETA_TIPOS = (39, 41)
+
+
+def queued_documents(
+    engine: Engine, company_id: str, limit: int, *, boleta: bool = False
+) -> list[tuple[str, bytes]]:
+    """The oldest queued documents of one family with their signed XML, in issue order."""
+    family = documents.c.tipo_dte.in_(BOLETA_TIPOS)
     with reading(engine) as conn:
         rows = conn.execute(
             select(outbox_entries.c.document_id, documents.c.xml)
             .join(documents, documents.c.id == outbox_entries.c.document_id)
-            .where(outbox_entries.c.company_id == company_id, outbox_entries.c.state == "queued")
+            .where(
+                outbox_entries.c.company_id == company_id,
+                outbox_entries.c.state == "queued",
+                family if boleta else ~family,
+            )
             .order_by(outbox_entries.c.created_at, documents.c.tipo_dte, documents.c.folio)
             .limit(limit)
         ).all()
@@ -167,7 +178,12 @@ def queued_documents(engine: Engine, company_id: str, limit: int) -> list[tuple[
 
 
 def create_submission(
-    engine: Engine, company_id: str, document_ids: Sequence[str], envio: bytes
+    engine: Engine,
+    company_id: str,
+    document_ids: Sequence[str],
+    envio: bytes,
+    *,
+    boleta: bool = False,
 ) -> str | None:
     """Persist the signed envelope and move its documents to ``submitted``, atomically.
 
@@ -176,7 +192,7 @@ def create_submission(
     submission_id = str(uuid.uuid4())
     now = utcnow()
     try:
-        _insert_submission(engine, company_id, submission_id, document_ids, envio, now)
+        _insert_submission(engine, company_id, submission_id, document_ids, envio, now, boleta)
     except _Raced:
         return None
     return submission_id
@@ -193,6 +209,7 @@ def _insert_submission(
     document_ids: Sequence[str],
     envio: bytes,
     now: datetime,
+    boleta: bool,
 ) -> None:
     with engine.begin() as conn:
         conn.execute(
@@ -200,6 +217,7 @@ def _insert_submission(
                 id=submission_id,
                 company_id=company_id,
                 state="prepared",
+                family="boleta" if boleta else "dte",
                 envio=envio,
                 upload_attempts=0,
                 created_at=now,
@@ -234,6 +252,7 @@ def _submission(conn: Connection, row: Any) -> Submission:
         track_id=row.track_id,
         upload_attempts=row.upload_attempts,
         document_ids=tuple(r[0] for r in ids),
+        boleta=row.family == "boleta",
     )
 
 

@@ -29,15 +29,29 @@ class CompanyMaterial:
         return load_certificate(self.engine, self.box, company_id)
 
     def client(self, company_id: str) -> Any:
+        """The company's SII DTE web-services client (token cached)."""
+        return self.channels(company_id).dte
+
+    def channels(self, company_id: str) -> Any:
+        """Both SII services of a company behind the outbox's port."""
+        from ai_service.outbox.channels import SiiChannels
+        from dte_core.sii.boleta import BoletaClient
         from dte_core.sii.client import SiiClient
         from dte_core.sii.codes import Ambiente
 
         with self._lock:
             if company_id not in self._clients:
-                self._clients[company_id] = SiiClient(
-                    self.certificate(company_id),
-                    ambiente=Ambiente(self.settings.sii_environment),
-                    base_url=self.settings.sii_base_url,
+                certificate = self.certificate(company_id)
+                ambiente = Ambiente(self.settings.sii_environment)
+                base = self.settings.sii_base_url
+                self._clients[company_id] = SiiChannels(
+                    SiiClient(certificate, ambiente=ambiente, base_url=base),
+                    BoletaClient(
+                        certificate,
+                        ambiente=ambiente,
+                        # the simulator serves the boleta API under the same host
+                        base_url=f"{base.rstrip('/')}/recursos/v1" if base else None,
+                    ),
                 )
             return self._clients[company_id]
 
@@ -69,7 +83,7 @@ def build_worker(settings: Settings, engine: Engine, box: SecretBox) -> OutboxWo
     http = httpx.Client(timeout=10.0, follow_redirects=False)
     return OutboxWorker(
         engine,
-        material.client,
+        material.channels,
         material.envelope,
         config=WorkerConfig(
             batch_size=settings.outbox_batch_size,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -28,14 +28,37 @@ OBJECTIONS = "accepted_with_objections"
 REJECTED = "rejected"
 
 
+Key = tuple[int, int]  # (tipo_dte, folio)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the SII decided about an envelope, for one family (DTE or boleta)."""
+
+    final: bool
+    estado: str | None = None
+    #: per document: (state, the SII's code, detail); a document not listed is accepted
+    results: dict[Key, tuple[str, str | None, Any]] = field(default_factory=dict)
+    #: the whole envelope was refused (schema, signature, carátula...): every document
+    rejected: bool = False
+    glosa: str | None = None
+
+
 class SiiPort(Protocol):
-    """The part of :class:`dte_core.sii.client.SiiClient` the worker uses."""
+    """The SII as the worker needs it; :mod:`ai_service.outbox.channels` adapts the DTE web
+    services and the boleta REST API to it."""
 
-    def upload(self, envio: bytes) -> Any: ...
+    def upload(self, envio: bytes, *, boleta: bool) -> str:
+        """The track id; raises the ``dte_core.sii.errors`` the clients raise."""
+        ...
 
-    def estado_envio(self, track_id: str, *, rut_company: str) -> Any: ...
+    def outcome(
+        self, track_id: str, envio: bytes, *, boleta: bool, rut_company: str
+    ) -> Outcome: ...
 
-    def documents_status(self, envio: bytes) -> list[tuple[Any, Any]]: ...
+    def held(self, envio: bytes, *, boleta: bool) -> dict[Key, str | None]:
+        """For each document of ``envio``: the SII's code if it holds it, else None."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -56,10 +79,6 @@ class RunReport:
 
     def busy(self) -> bool:
         return any((self.prepared, self.uploaded, self.recovered, self.finished))
-
-
-def _key(doc_key: Any) -> tuple[int, int]:
-    return int(doc_key.tipo_dte), int(doc_key.folio)
 
 
 class OutboxWorker:
@@ -115,15 +134,18 @@ class OutboxWorker:
     # -------------------------------------------------------------------- steps
 
     def _prepare(self, company_id: str, report: RunReport) -> None:
-        while True:
-            batch = store.queued_documents(self.engine, company_id, self.config.batch_size)
-            if not batch:
-                return
-            envio = self.envelope(company_id, [xml for _, xml in batch])
-            if store.create_submission(self.engine, company_id, [d for d, _ in batch], envio):
+        for boleta in (False, True):  # boletas travel in EnvioBOLETA, on another service
+            while True:
+                batch = store.queued_documents(
+                    self.engine, company_id, self.config.batch_size, boleta=boleta
+                )
+                if not batch:
+                    break
+                envio = self.envelope(company_id, [xml for _, xml in batch])
+                ids = [d for d, _ in batch]
+                if not store.create_submission(self.engine, company_id, ids, envio, boleta=boleta):
+                    return  # another worker took them: it will carry on
                 report.prepared += 1
-            else:
-                return  # another worker took them: it will carry on
 
     def _upload(self, sub: store.Submission, client: SiiPort, report: RunReport) -> None:
         from dte_core.sii.errors import (
@@ -137,7 +159,7 @@ class OutboxWorker:
         if not store.mark_uploading(self.engine, sub):
             return
         try:
-            receipt = client.upload(sub.envio)
+            track_id = client.upload(sub.envio, boleta=sub.boleta)
         except SiiRejectedError as exc:
             # DTEUpload refused the file: nothing was registered, and the same bytes would be
             # refused again, so the documents are rejected with the SII's reason.
@@ -153,7 +175,7 @@ class OutboxWorker:
         except UploadOutcomeUnknownError:
             report.errors += 1  # stays "uploading": the next pass checks before re-sending
             return
-        store.mark_uploaded(self.engine, sub, receipt.track_id)
+        store.mark_uploaded(self.engine, sub, track_id)
         report.uploaded += 1
 
     def _recover(self, company_id: str, client: SiiPort, report: RunReport) -> None:
@@ -161,75 +183,50 @@ class OutboxWorker:
         for sub in store.open_submissions(self.engine, company_id, "uploading"):
             if _aware(store.submission_updated_at(self.engine, sub.id)) > _aware(cutoff):
                 continue
-            statuses = client.documents_status(sub.envio)
-            held = [status for _, status in statuses if status.estado.recibido]
-            if not held:
+            held = client.held(sub.envio, boleta=sub.boleta)
+            if not any(code is not None for code in held.values()):
                 store.back_to_prepared(self.engine, sub, "the SII holds none of its documents")
                 report.recovered += 1
                 continue
             # the SII has the envelope but its track id was lost with the worker: settle each
             # document by its own status instead of uploading anything again
             store.mark_uploaded(self.engine, sub, None)
-            sub = store.reload(self.engine, sub.id)
-            self._finish_by_documents(sub, statuses, envio_estado=None, reparos=False)
+            self._finish_by_documents(store.reload(self.engine, sub.id), held)
             report.recovered += 1
 
     def _poll(self, sub: store.Submission, client: SiiPort, report: RunReport) -> None:
         if sub.track_id is None:
-            self._finish_by_documents(
-                sub, client.documents_status(sub.envio), envio_estado=None, reparos=False
-            )
+            self._finish_by_documents(sub, client.held(sub.envio, boleta=sub.boleta))
             report.finished += 1
             return
         company = get_company(self.engine, sub.company_id)
         assert company is not None
-        status = client.estado_envio(sub.track_id, rut_company=company.rut)
-        if not status.estado.final:
+        outcome = client.outcome(
+            sub.track_id, sub.envio, boleta=sub.boleta, rut_company=company.rut
+        )
+        if not outcome.final:
             report.pending += 1
             return
-        estado = str(status.estado.value)
-        if estado != "EPR":
-            detail = {"estado": estado, "glosa": status.glosa, "track_id": sub.track_id}
-            results = {doc: (REJECTED, estado, detail) for doc in sub.document_ids}
-            store.finish(self.engine, sub, results, sii_estado=estado)
-        elif status.rechazados == 0 and status.reparos == 0:
-            detail = {"estado": estado, "track_id": sub.track_id}
-            store.finish(
-                self.engine,
-                sub,
-                {doc: (ACCEPTED, "EPR", detail) for doc in sub.document_ids},
-                sii_estado=estado,
-            )
-        else:
-            self._finish_by_documents(
-                sub,
-                client.documents_status(sub.envio),
-                envio_estado=estado,
-                reparos=status.reparos > 0,
-            )
+        keys = store.document_keys(self.engine, sub)
+        base = {"estado": outcome.estado, "track_id": sub.track_id}
+        results: dict[str, tuple[str, str | None, Any]] = {}
+        for key, doc in keys.items():
+            if outcome.rejected:
+                results[doc] = (REJECTED, outcome.estado, {**base, "glosa": outcome.glosa})
+            else:
+                state, code, detail = outcome.results.get(key, (ACCEPTED, outcome.estado, None))
+                results[doc] = (state, code, {**base, **(detail or {})})
+        store.finish(self.engine, sub, results, sii_estado=outcome.estado)
         report.finished += 1
 
-    def _finish_by_documents(
-        self,
-        sub: store.Submission,
-        statuses: list[tuple[Any, Any]],
-        *,
-        envio_estado: str | None,
-        reparos: bool,
-    ) -> None:
-        ids = store.document_keys(self.engine, sub)
+    def _finish_by_documents(self, sub: store.Submission, held: dict[Key, str | None]) -> None:
+        keys = store.document_keys(self.engine, sub)
         results: dict[str, tuple[str, str | None, Any]] = {}
-        for key, status in statuses:
-            doc = ids.get(_key(key))
-            if doc is None:
-                continue
-            code = str(status.estado.value)
-            detail = {"estado": code, "glosa": status.glosa, "track_id": sub.track_id}
-            if not status.estado.recibido:
-                results[doc] = (REJECTED, code, detail)
-            else:
-                results[doc] = (OBJECTIONS if reparos else ACCEPTED, code, detail)
-        store.finish(self.engine, sub, results, sii_estado=envio_estado)
+        for key, doc in keys.items():
+            code = held.get(key)
+            detail = {"estado": code, "track_id": sub.track_id, "settled_by": "document status"}
+            results[doc] = (ACCEPTED, code, detail) if code else (REJECTED, None, detail)
+        store.finish(self.engine, sub, results, sii_estado=None)
 
 
 def _aware(value: datetime) -> datetime:

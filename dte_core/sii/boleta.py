@@ -9,6 +9,7 @@ boletas (§2, "Tamaño de envío").
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any, Final
@@ -24,7 +25,7 @@ from dte_core.sii.client import (
     caratula_ruts,
     split_rut,
 )
-from dte_core.sii.codes import Ambiente, EstadoToken
+from dte_core.sii.codes import Ambiente, EstadoBoleta, EstadoToken
 from dte_core.sii.errors import (
     SiiAuthError,
     SiiError,
@@ -172,6 +173,36 @@ class BoletaClient:
                 if response.status_code == 404:
                     raise SiiRejectedError(f"track id {track_id} is unknown", status=404)
                 return parse_boleta_status(response.content)
+
+            return self.transport.run(call, idempotent=True)
+
+        return self.tokens.with_token(once)
+
+    def estado_boleta(self, rut_emisor: str, tipo: int, folio: int) -> EstadoBoleta | None:
+        """One boleta as the SII holds it; ``None`` when the SII has not received it (the way
+        to settle an upload whose answer was lost, as ``SiiClient.documents_status`` does)."""
+        number, dv = split_rut(rut_emisor)
+        url = f"{self.api_url}{PREFIX}.{number}-{dv}-{tipo}-{folio}.estado"
+
+        def once(token: str) -> EstadoBoleta | None:
+            def call() -> EstadoBoleta | None:
+                response = self.transport.send(
+                    "GET", url, headers={"Cookie": f"TOKEN={token}", "Accept": "application/json"}
+                )
+                if response.status_code == 401:
+                    raise SiiTokenExpiredError("boleta status answered 401 Unauthorized")
+                if response.status_code == 404:
+                    return None
+                try:
+                    answer = json.loads(response.content)
+                except ValueError as exc:
+                    raise SiiProtocolError(f"the boleta status is not JSON: {exc}") from exc
+                estado = str(answer.get("estado", "")) if isinstance(answer, dict) else ""
+                known: EstadoBoleta | None
+                if estado not in {e.value for e in EstadoBoleta}:
+                    raise SiiProtocolError(f"unknown boleta estado {estado!r}")
+                known = EstadoBoleta(estado)
+                return known
 
             return self.transport.run(call, idempotent=True)
 

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 PREFIX: Final = "/recursos/v1/boleta.electronica"
 _STATUS_PATH: Final = re.compile(rf"^{re.escape(PREFIX)}\.envio/(\d+)-([\dkK])-(\d+)$")
+#: Consulta de estado de una boleta: ``boleta.electronica.{rut}-{dv}-{tipo}-{folio}.estado``
+_DOC_PATH: Final = re.compile(rf"^{re.escape(PREFIX)}\.(\d+)-([\dkK])-(39|41)-(\d+)\.estado$")
 _XML: Final = "application/xml; charset=UTF-8"
 _JSON: Final = "application/json; charset=UTF-8"
 
@@ -31,7 +33,26 @@ def route(
         return "boleta.envio", lambda p, h, b: _envio(app, h, b)
     if method == "GET" and _STATUS_PATH.match(path):
         return "boleta.estado", lambda p, h, b: _estado(app, p, h)
+    if method == "GET" and _DOC_PATH.match(path):
+        return "boleta.documento", lambda p, h, b: _documento(app, p, h)
     return "", None
+
+
+def _documento(app: SiiSimulator, path: str, headers: dict[str, str]) -> Reply:
+    """One boleta the SII holds (DOK), or 404 when it has not received it."""
+    from dte_core.sii.simulator import _cookie, json_body
+
+    if isinstance(app.sii.session(_cookie(headers.get("cookie", ""), "TOKEN")), EstadoSesion):
+        return _unauthorized()
+    match = _DOC_PATH.match(path)
+    assert match is not None  # route() matched it
+    rut, dv, tipo, folio = match.groups()
+    app.sii.settle()
+    doc = app.sii.documents.get((f"{rut}-{dv.upper()}", int(tipo), int(folio)))
+    if doc is None:
+        return "404 Not Found", json_body({"error": "Boleta no recibida por el SII"}), _JSON
+    answer = {"estado": "DOK", "descripcion": "Documento aceptado", "trackid": int(doc.track_id)}
+    return "200 OK", json_body(answer), _JSON
 
 
 def _semilla(app: SiiSimulator) -> Reply:

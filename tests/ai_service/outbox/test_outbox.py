@@ -227,3 +227,40 @@ def test_the_receptor_registers_its_acceptance_at_the_sii(
     assert client.post(path, json={"accion": "XYZ"}, headers=tenant_b.headers).status_code == 422
     other = client.post(path, json={"accion": "ACD"}, headers=issuing.tenant.headers)
     assert other.status_code == 404  # A cannot act on B's received document
+
+
+def test_boletas_go_to_the_boleta_service_and_facturas_to_dteupload(
+    issuing: Issuing, make_worker: MakeWorker, sim: SiiSimulator, make_caf: Any
+) -> None:
+    from tests.ai_service.conftest import upload_caf
+
+    caf = upload_caf(issuing.client, issuing.tenant, make_caf(rut=issuing.tenant.rut, tipo=39))
+    assert caf.status_code == 201, caf.text
+    boletas = issuing.issue_and_send(2, tipo=39)
+    (factura,) = issuing.issue_and_send(1)
+    run_until_settled(make_worker())
+    for doc_id in [*boletas, factura]:
+        assert issuing.state(doc_id)["status"] == "accepted", issuing.state(doc_id)
+    paths = [path for _, path, _ in sim.requests]
+    assert paths.count("/recursos/v1/boleta.electronica.envio") == 1  # one EnvioBOLETA
+    assert paths.count("/cgi_dte/UPL/DTEUpload") == 1  # one EnvioDTE
+    assert {e.boleta for e in sim.sii.envios.values()} == {True, False}
+
+
+def test_a_lost_boleta_receipt_is_settled_by_the_boleta_status(
+    issuing: Issuing, make_worker: MakeWorker, sim: SiiSimulator, make_caf: Any
+) -> None:
+    from tests.ai_service.conftest import upload_caf
+
+    upload_caf(issuing.client, issuing.tenant, make_caf(rut=issuing.tenant.rut, tipo=39))
+    ids = issuing.issue_and_send(2, tipo=39)
+    sim.faults.add("boleta.envio", Fault.LOST_RESPONSE)
+    worker = make_worker()
+    worker.run_once()
+    assert {issuing.state(i)["sii"]["state"] for i in ids} == {"uploading"}
+    (envio,) = sim.sii.envios.values()
+    for _ in range(6):
+        sim.sii.stage(envio, poll=True)  # the SII processes it meanwhile
+    run_until_settled(worker)
+    assert len(sim.sii.envios) == 1, "the EnvioBOLETA was uploaded twice"
+    assert {issuing.state(i)["sii"]["sii_estado"] for i in ids} == {"DOK"}

@@ -179,3 +179,17 @@ def test_only_the_receptors_representatives_may_register(
     )
     sim.sii.config.representantes = {envelopes.FIRMANTE: frozenset({envelopes.RECEPTOR})}
     assert reclamo_client.ingresar(EMISOR, 33, 1, AccionDoc.ACD).ok
+
+
+def test_one_boleta_is_known_only_once_the_sii_registered_it(
+    sim: SiiSimulator, boleta_client: BoletaClient
+) -> None:
+    from dte_core.sii.codes import EstadoBoleta
+
+    rut = EMISOR
+    assert boleta_client.estado_boleta(rut, 39, 7) is None  # never received
+    receipt = boleta_client.upload(envio(dte(39, 7)))
+    while not boleta_client.estado_envio(receipt.track_id, rut_emisor=rut).final:
+        pass
+    assert boleta_client.estado_boleta(rut, 39, 7) is EstadoBoleta.DOK
+    assert boleta_client.estado_boleta(rut, 39, 8) is None

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("company_id", sa.String(length=64), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("family", sa.String(length=8), nullable=False),
         sa.Column("envio", sa.LargeBinary(), nullable=False),
         sa.Column("track_id", sa.String(length=32), nullable=True),
         sa.Column("upload_attempts", sa.Integer(), nullable=False),
@@ -48,6 +49,7 @@ def upgrade() -> None:
             "state IN ('prepared', 'uploading', 'uploaded', 'final')",
             name=op.f("ck_submissions_state"),
         ),
+        sa.CheckConstraint("family IN ('dte', 'boleta')", name=op.f("ck_submissions_family")),
         sa.ForeignKeyConstraint(
             ["company_id"], ["companies.id"], name=op.f("fk_submissions_company_id_companies")
         ),
