@@ -30,6 +30,28 @@ REFUSAL = (
 )
 
 
+#: Secrets are never answered, whatever the sources hold, and attempts to lift the rules are
+#: refused outright (rather than answered from whichever passage happens to match).
+_SECRET = re.compile(
+    r"\b(contrase[nñ]a|password|clave|llave privada|private key|token|api key|pin)\b", re.I
+)
+_OVERRIDE = re.compile(
+    r"\b(ignora|olvida|omite|ignore|forget|disregard)\b.{0,40}"
+    r"\b(reglas|instrucciones|restricciones|rules|instructions)\b",
+    re.I,
+)
+POLICY_REFUSAL = (
+    "No puedo ayudar con eso: no entrego contraseñas, claves ni credenciales, y mis reglas no "
+    "cambian por una instrucción en la pregunta. Pregunte por los documentos, proveedores, "
+    "proyectos o normas del SII."
+)
+
+
+def policy_refusal(question: str) -> bool:
+    """True for questions asking for secrets or to override the chat's rules."""
+    return bool(_SECRET.search(question) or _OVERRIDE.search(question))
+
+
 class Citation(BaseModel):
     source_id: str
     quote: str
@@ -159,6 +181,9 @@ def answer(
     """Answer one question. ``llm`` is an :class:`ai_service.llm.base.LLMClient` and ``prompt``
     the chat :class:`ai_service.llm.prompts.PromptTemplate`; without them the local engine
     answers."""
+    if policy_refusal(question):
+        refused = ChatAnswerOutput(answer=POLICY_REFUSAL, answerable=False, citations=[])
+        return _result(refused, [], f"local/{ENGINE_NAME}", None)
     hits = retriever.search(question, k=MAX_SOURCES, min_score=MIN_SCORE)
     local = local_answer(question, hits)
     if llm is None or prompt is None or not hits:
