@@ -146,13 +146,14 @@ class Settings(BaseSettings):
             lock=self.llm_prompts_lock,
         )
 
-    def build_llm_client(self) -> Any:
-        """An orchestrator when a provider is configured, else False (local engines only)."""
+    def build_llm_client(self, config: Any = None) -> Any:
+        """An orchestrator when a provider is configured, else False (local engines only);
+        ``config`` is :meth:`llm_config`'s result when the caller already has it."""
         if self.llm_provider == "local":
             return False
         from ai_service.llm.orchestrator import build_llm_client
 
-        return build_llm_client(self.llm_config())
+        return build_llm_client(config or self.llm_config())
 
     @property
     def is_embedded(self) -> bool:

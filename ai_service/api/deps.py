@@ -71,6 +71,8 @@ class AppContext:
     _vector_store: Any = field(default=None, repr=False)
     #: False once built with no provider configured; None until first asked
     _llm: Any = field(default=None, repr=False)
+    _llm_config: Any = field(default=None, repr=False)
+    _prompts: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def keyring(self) -> SiiKeyring:
@@ -103,19 +105,33 @@ class AppContext:
                 self._vector_store = open_store(self.settings)
             return self._vector_store
 
+    def llm_config(self) -> Any:
+        """The LLM layer's configuration with the prompt gate, built (and the lock read) once."""
+        if self._llm_config is None:
+            config = self.settings.llm_config()
+            with self._lock:
+                self._llm_config = self._llm_config or config
+        return self._llm_config
+
     def llm(self) -> LLMClient | None:
         """The configured LLM client, or None when every task runs on the local engines."""
-        with self._lock:
-            if self._llm is None:
-                self._llm = self.settings.build_llm_client()
-            return self._llm or None
+        if self._llm is None:
+            local = self.settings.llm_provider == "local"
+            client = False if local else self.settings.build_llm_client(self.llm_config())
+            with self._lock:
+                if self._llm is None:
+                    self._llm = client
+        return self._llm or None
 
-    def prompt(self, task: str) -> Any:
-        """The active prompt template of ``task`` (only needed when an LLM is configured)."""
-        from ai_service.llm.prompts import PromptRegistry
+    def prompts(self) -> Any:
+        """The prompt registry (only used when an LLM is configured)."""
+        if self._prompts is None:
+            from ai_service.llm.prompts import PromptRegistry
 
-        config = self.settings.llm_config()
-        return PromptRegistry(config.prompts_dir, config.prompt_versions).template(task)
+            registry = PromptRegistry.from_config(self.llm_config())
+            with self._lock:
+                self._prompts = self._prompts or registry
+        return self._prompts
 
     def folio_store(self) -> FolioStore:
         from dte_core.folios import FolioStore

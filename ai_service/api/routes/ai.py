@@ -102,11 +102,7 @@ async def _one(
 def _llm(ctx: AppContext) -> tuple[Any, Any]:
     """The configured LLM and prompt registry, or (None, None) for local engines only."""
     llm = ctx.llm()
-    if llm is None:
-        return None, None
-    from ai_service.llm.prompts import PromptRegistry
-
-    return llm, PromptRegistry.from_config(ctx.settings.llm_config())
+    return (llm, ctx.prompts()) if llm is not None else (None, None)
 
 
 def _assisted(

@@ -60,7 +60,7 @@ def _answer(ctx: AppContext, company: Company, body: ChatIn) -> Any:
         body.question,
         retriever,
         llm=llm,
-        prompt=ctx.prompt("chat") if llm else None,
+        prompt=ctx.prompts().template("chat") if llm else None,
         company_id=company.id,
         history=[(t.role, t.content) for t in body.history],
     )

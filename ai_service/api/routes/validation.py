@@ -47,10 +47,8 @@ def _validate(ctx: AppContext, company: Company, body: dict[str, Any], explain: 
     result = validate_document(body, issuing_context(ctx, company))
     out: dict[str, Any] = result.model_dump(mode="json")
     if explain:
-        from ai_service.llm.prompts import PromptRegistry
-
         llm = ctx.llm()
-        prompts = PromptRegistry.from_config(ctx.settings.llm_config()) if llm else None
+        prompts = ctx.prompts() if llm else None
         phrased = explain_findings(result, body, llm=llm, prompts=prompts, company_id=company.id)
         out["explanation"] = {
             **phrased.output.model_dump(mode="json"),
