@@ -240,7 +240,8 @@ def _path(loc: Iterable[int | str], prefix: str) -> str:
     return out
 
 
-def _field_errors(exc: ValidationError, prefix: str) -> list[FieldError]:
+def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
+    """A pydantic error as :class:`FieldError` s with dotted/indexed paths (``a.b[2].c``)."""
     errors = []
     for err in exc.errors(include_url=False):
         loc = [p for p in err["loc"] if not (isinstance(p, str) and "[" in p)]
@@ -376,7 +377,7 @@ def parse_documento(data: Mapping[str, Any] | Any, *, path: str = "") -> Documen
         doc = Documento.model_validate(dict(data))
     except ValidationError as exc:
         raise InvalidDocumentError(
-            "the document is invalid", fields=_field_errors(exc, path)
+            "the document is invalid", fields=field_errors(exc, path)
         ) from exc
     errors = document_rules(doc, path)
     if errors:
@@ -399,7 +400,7 @@ def parse_envio_request(data: Mapping[str, Any] | Any) -> EnvioRequest:
     try:
         caratula = Caratula.model_validate(data.get("Caratula"))
     except ValidationError as exc:
-        errors += _field_errors(exc, "Caratula")
+        errors += field_errors(exc, "Caratula")
     raw_docs = data.get("Documentos")
     documentos: list[Documento] = []
     if not isinstance(raw_docs, list) or not raw_docs:

@@ -34,22 +34,9 @@ def _engines(rut: str) -> Any:
 
 def read_invoices(path: Path) -> list[Any]:
     """The received documents of a file: DTE/EnvioDTE XML, or JSON (one invoice or a list)."""
-    from pydantic import ValidationError
+    from ai_service.services.invoices import parse_invoices
 
-    from ai_service.context.models import ReceivedInvoice
-
-    data = path.read_bytes()
-    if data.lstrip()[:1] == b"<":
-        return ReceivedInvoice.all_from_xml(data)
-    try:
-        raw = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is neither DTE XML nor JSON: {exc}") from exc
-    items = raw if isinstance(raw, list) else [raw.get("invoice", raw)]
-    try:
-        return [ReceivedInvoice.model_validate(item) for item in items]
-    except ValidationError as exc:
-        raise ValueError(f"{path}: invalid invoice: {exc.errors(include_url=False)[:3]}") from exc
+    return parse_invoices(path.read_bytes())
 
 
 def _error(path: Path, exc: Exception) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from ai_service.db.context_tables import context_items, context_versions
 from ai_service.db.session import reading
 from ai_service.repositories.companies import utcnow
 from dte_core.errors import FieldError
+from dte_core.models import field_errors
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,7 @@ def validate_items(kind: Kind, raw: Iterable[Any], path: str) -> list[BaseModel]
         try:
             items.append(adapter.validate_python(value))
         except ValidationError as exc:
-            for err in exc.errors(include_url=False):
-                loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-                problems.append(FieldError(f"{path}[{i}]{loc}", err["type"], err["msg"]))
+            problems += field_errors(exc, f"{path}[{i}]")
     if problems:
         raise Unprocessable(
             f"some {kind.field} are invalid; fix the listed fields and resend",

@@ -16,13 +16,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
 
 from ai_service.api.deps import AppContext, Context, CurrentCompany
 from ai_service.api.errors import Unprocessable
 from ai_service.context.models import ReceivedInvoice
 from ai_service.repositories.companies import Company
-from dte_core.errors import FieldError
 
 router = APIRouter(prefix="/v1", tags=["ai"])
 
@@ -36,39 +34,10 @@ _BODY = {
 
 
 async def _invoices(request: Request) -> list[ReceivedInvoice]:
-    body = await request.body()
+    from ai_service.services.invoices import parse_invoices
+
     kind = request.headers.get("content-type", "").split(";")[0].strip()
-    if kind in _XML_TYPES:
-        return ReceivedInvoice.all_from_xml(body)  # hardened parser; DteError -> 4xx
-    try:
-        payload = json.loads(body or b"null")
-    except json.JSONDecodeError as exc:
-        raise Unprocessable(f"the body is not JSON: {exc.msg}", code="invalid_json") from exc
-    raw = payload.get("invoices") if isinstance(payload, dict) and "invoices" in payload else None
-    if raw is None:
-        raw = [payload.get("invoice")] if isinstance(payload, dict) else None
-    if not isinstance(raw, list) or not raw or raw[0] is None:
-        raise Unprocessable(
-            'send {"invoice": {...}} (or {"invoices": [...]}) as JSON, or the DTE as XML',
-            code="invalid_input",
-        )
-    out = []
-    for i, item in enumerate(raw):
-        try:
-            out.append(ReceivedInvoice.model_validate(item))
-        except ValidationError as exc:
-            fields = [
-                FieldError(
-                    f"invoices[{i}]." + ".".join(str(p) for p in err["loc"]),
-                    str(err["type"]),
-                    str(err["msg"]),
-                )
-                for err in exc.errors(include_url=False)
-            ]
-            raise Unprocessable(
-                "the invoice is invalid", code="invalid_invoice", fields=fields
-            ) from exc
-    return out
+    return parse_invoices(await request.body(), xml=kind in _XML_TYPES)
 
 
 def _run(
