@@ -45,10 +45,9 @@ def _read_json(path: Path) -> Any:
 
 
 def _upsert(engine: Any, company: Any, body: dict[str, Any]) -> None:
-    from ai_service.api.routes.context import _batches
     from ai_service.repositories import context as repo
 
-    result = _run(lambda: repo.upsert(engine, company.id, _run(lambda: _batches(body))))
+    result = _run(lambda: repo.upsert(engine, company.id, _run(lambda: repo.sections(body))))
     typer.echo(json.dumps(result.as_dict()))
 
 

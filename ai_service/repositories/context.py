@@ -97,6 +97,30 @@ def validate_items(kind: Kind, raw: Iterable[Any], path: str) -> list[BaseModel]
     return items
 
 
+def sections(body: dict[str, Any]) -> list[tuple[Kind, list[BaseModel]]]:
+    """A ``PUT /v1/context`` body (``{"accounts": [...], "policy": {...}}``) as validated batches;
+    unknown sections and every invalid item are reported together."""
+    unknown = sorted(set(body) - set(BY_FIELD))
+    if unknown:
+        raise Unprocessable(
+            f"unknown context sections {unknown}; use {sorted(BY_FIELD)}",
+            code="invalid_context",
+            fields=[FieldError(k, "unknown_section", "not a context section") for k in unknown],
+        )
+    batches: list[tuple[Kind, list[BaseModel]]] = []
+    for name, raw in body.items():
+        kind = BY_FIELD[name]
+        items = [raw] if kind.name == "policy" else raw
+        if not isinstance(items, list):
+            raise Unprocessable(
+                f"{name} must be a list",
+                code="invalid_context",
+                fields=[FieldError(name, "list_type", "expected a list")],
+            )
+        batches.append((kind, validate_items(kind, items, name)))
+    return batches
+
+
 def _bump(conn: Connection, company_id: str) -> int:
     current = conn.execute(
         select(context_versions.c.version)

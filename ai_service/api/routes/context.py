@@ -44,31 +44,6 @@ class ContextSummary(BaseModel):
     counts: dict[str, int]
 
 
-def _batches(body: dict[str, Any]) -> list[tuple[repo.Kind, list[Any]]]:
-    from ai_service.api.errors import Unprocessable
-    from dte_core.errors import FieldError
-
-    unknown = sorted(set(body) - set(repo.BY_FIELD))
-    if unknown:
-        raise Unprocessable(
-            f"unknown context sections {unknown}; use {sorted(repo.BY_FIELD)}",
-            code="invalid_context",
-            fields=[FieldError(k, "unknown_section", "not a context section") for k in unknown],
-        )
-    batches = []
-    for name, raw in body.items():
-        kind = repo.BY_FIELD[name]
-        items = [raw] if kind.name == "policy" else raw
-        if not isinstance(items, list):
-            raise Unprocessable(
-                f"{name} must be a list",
-                code="invalid_context",
-                fields=[FieldError(name, "list_type", "expected a list")],
-            )
-        batches.append((kind, repo.validate_items(kind, items, name)))
-    return batches
-
-
 @router.put(
     "/context",
     summary="Bulk upsert of the company's context (idempotent)",
@@ -79,7 +54,7 @@ def put_context(
     company: CurrentCompany,
     body: Annotated[dict[str, Any], Body(openapi_examples={"odoo": {"value": EXAMPLE}})],
 ) -> UpsertOut:
-    result = repo.upsert(ctx.engine, company.id, _batches(body))
+    result = repo.upsert(ctx.engine, company.id, repo.sections(body))
     return UpsertOut(**result.as_dict())
 
 
@@ -101,7 +76,7 @@ def learn(
             "learn takes only 'invoices' and 'decisions'; load the rest with PUT /v1/context",
             code="invalid_context",
         )
-    result = repo.upsert(ctx.engine, company.id, _batches(allowed))
+    result = repo.upsert(ctx.engine, company.id, repo.sections(allowed))
     return UpsertOut(**result.as_dict())
 
 
