@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
@@ -50,6 +50,7 @@ class Submission:
     upload_attempts: int
     document_ids: tuple[str, ...]
     boleta: bool = False  # an EnvioBOLETA, for the boleta REST service
+    updated_at: datetime | None = None
 
 
 def _event(conn: Connection, company_id: str, document_id: str, state: str, detail: Any) -> None:
@@ -253,6 +254,7 @@ def _submission(conn: Connection, row: Any) -> Submission:
         upload_attempts=row.upload_attempts,
         document_ids=tuple(r[0] for r in ids),
         boleta=row.family == "boleta",
+        updated_at=row.updated_at,
     )
 
 
@@ -362,26 +364,27 @@ def set_resolution(
             conn.execute(insert(company_sii).values(company_id=company_id, **values))
 
 
-def oficina(engine: Engine, company_id: str) -> str | None:
-    with reading(engine) as conn:
-        value: str | None = conn.execute(
-            select(company_sii.c.oficina_sii).where(company_sii.c.company_id == company_id)
-        ).scalar_one_or_none()
-    return value
+@dataclass(frozen=True)
+class Resolution:
+    """The SII resolution on the company's Carátulas, and the office printed on its PDFs."""
+
+    fch_resol: date
+    nro_resol: int
+    oficina_sii: str | None
 
 
-def resolution(engine: Engine, company_id: str) -> tuple[Any, int]:
+def resolution(engine: Engine, company_id: str) -> Resolution:
     with reading(engine) as conn:
         row = conn.execute(
             select(company_sii).where(company_sii.c.company_id == company_id)
         ).first()
     if row is None:
         raise Conflict(
-            "the company's SII resolution is not set: PUT /v1/companies/me/sii with "
+            "the company's SII resolution is not set: PUT /v1/sii/resolution with "
             "fch_resol and nro_resol (certificación uses nro_resol 0)",
             code="no_sii_resolution",
         )
-    return row.fch_resol, int(row.nro_resol)
+    return Resolution(row.fch_resol, int(row.nro_resol), row.oficina_sii)
 
 
 def events(engine: Engine, company_id: str, document_id: str) -> list[dict[str, Any]]:
@@ -402,14 +405,6 @@ def events(engine: Engine, company_id: str, document_id: str) -> list[dict[str, 
         }
         for r in rows
     ]
-
-
-def submission_updated_at(engine: Engine, submission_id: str) -> datetime:
-    with reading(engine) as conn:
-        value: datetime = conn.execute(
-            select(submissions.c.updated_at).where(submissions.c.id == submission_id)
-        ).scalar_one()
-    return value
 
 
 def reload(engine: Engine, submission_id: str) -> Submission:

@@ -63,13 +63,13 @@ class CompanyMaterial:
         company = get_company(self.engine, company_id)
         assert company is not None
         certificate = self.certificate(company_id)
-        fch_resol, nro_resol = store.resolution(self.engine, company_id)
+        resolution = store.resolution(self.engine, company_id)
         caratula = Caratula(
             rut_emisor=company.rut,
             rut_envia=certificate.rut or company.rut,
             rut_receptor=SII_RUT,
-            fch_resol=fch_resol,
-            nro_resol=nro_resol,
+            fch_resol=resolution.fch_resol,
+            nro_resol=resolution.nro_resol,
         )
         return build_envio(dtes, caratula, certificate, timestamp=chile_now())
 

@@ -181,7 +181,7 @@ class OutboxWorker:
     def _recover(self, company_id: str, client: SiiPort, report: RunReport) -> None:
         cutoff = self.now() - timedelta(seconds=self.config.recovery_grace_seconds)
         for sub in store.open_submissions(self.engine, company_id, "uploading"):
-            if _aware(store.submission_updated_at(self.engine, sub.id)) > _aware(cutoff):
+            if sub.updated_at is not None and _aware(sub.updated_at) > _aware(cutoff):
                 continue
             held = client.held(sub.envio, boleta=sub.boleta)
             if not any(code is not None for code in held.values()):

@@ -28,11 +28,11 @@ def _options(ctx: AppContext, company: Company, cedible: bool) -> Any:
     from ai_service.outbox import store
     from dte_core.printing import PrintOptions
 
-    fch_resol, nro_resol = store.resolution(ctx.engine, company.id)
+    resolution = store.resolution(ctx.engine, company.id)
     return PrintOptions(
-        resolucion_numero=nro_resol,
-        resolucion_fecha=fch_resol,
-        oficina_sii=store.oficina(ctx.engine, company.id) or "",
+        resolucion_numero=resolution.nro_resol,
+        resolucion_fecha=resolution.fch_resol,
+        oficina_sii=resolution.oficina_sii or "",
         cedible=cedible,
     )
 

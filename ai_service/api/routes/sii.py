@@ -36,7 +36,7 @@ def put_resolution(ctx: Context, company: CurrentCompany, body: ResolutionIn) ->
     "/resolution", summary="The resolution on this company's Carátulas", response_model=ResolutionIn
 )
 def get_resolution(ctx: Context, company: CurrentCompany) -> ResolutionIn:
-    fch, nro = store.resolution(ctx.engine, company.id)
+    found = store.resolution(ctx.engine, company.id)
     return ResolutionIn(
-        fch_resol=fch, nro_resol=nro, oficina_sii=store.oficina(ctx.engine, company.id)
+        fch_resol=found.fch_resol, nro_resol=found.nro_resol, oficina_sii=found.oficina_sii
     )
