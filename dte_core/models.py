@@ -26,7 +26,6 @@ from dte_core.codes import (
     NOTA_TIPOS,
     CodRef,
     IndServicio,
-    IndServicioBoleta,
     TipoDTE,
     TpoMov,
     TpoValor,
@@ -296,16 +295,12 @@ def document_rules(doc: Documento, prefix: str = "") -> list[FieldError]:
 
 
 def _boleta_rules(doc: Documento, err: Any) -> None:
+    # the line limit (1 000) and IndServicio's range (1-4) are the model's own field limits
     enc = doc.Encabezado
-    if len(doc.Detalle) > MAX_DETALLE_BOLETA:
-        err("Detalle", "too_many", f"boletas carry at most {MAX_DETALLE_BOLETA} lines")
     if enc.IdDoc.IndServicio is None:
         err("Encabezado.IdDoc.IndServicio", "required", "boletas need IndServicio (1-4)")
-    elif enc.IdDoc.IndServicio not in {int(v) for v in IndServicioBoleta}:
-        err("Encabezado.IdDoc.IndServicio", "invalid", "boletas take 1-4")
-    for name in ("RznSoc", "GiroEmis"):
+    for name, boleta_name in (("RznSoc", "RznSocEmisor"), ("GiroEmis", "GiroEmisor")):
         if getattr(enc.Emisor, name) is not None:
-            boleta_name = {"RznSoc": "RznSocEmisor", "GiroEmis": "GiroEmisor"}[name]
             err(f"Encabezado.Emisor.{name}", "not_allowed", f"boletas use {boleta_name}")
     if enc.Emisor.Acteco:
         err("Encabezado.Emisor.Acteco", "not_allowed", "boletas carry no Acteco")

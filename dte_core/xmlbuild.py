@@ -25,8 +25,7 @@ def format_value(value: object) -> str:
     if isinstance(value, bool):
         raise TypeError("booleans have no SII lexical form")
     if isinstance(value, Decimal):
-        text = format(value.normalize(), "f")
-        return text
+        return format(value.normalize(), "f")
     if isinstance(value, date | Rut | int | str):
         return value.isoformat() if isinstance(value, date) else str(value)
     raise TypeError(f"cannot write {type(value).__name__} as XML text")
