@@ -9,7 +9,6 @@ the index, so no question can retrieve it.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,6 +16,7 @@ from importlib import resources
 from typing import Any
 
 from ai_service.context.models import CompanyContext
+from embeddings.lexical import fold
 
 _FRONT = re.compile(r"\A---\n(.*?)\n---\n", re.S)
 
@@ -34,12 +34,6 @@ class Source:
 class Hit:
     source: Source
     score: float
-
-
-def fold(text: str) -> str:
-    """Lowercase without accents: "Crédito" and "credito" are the same word to a user."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _front_matter(text: str) -> tuple[dict[str, str], str]:
