@@ -9,11 +9,11 @@ boletas (§2, "Tamaño de envío").
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
+import httpx
 from lxml import etree
 
 from dte_core.signing import CompanyCertificate
@@ -23,9 +23,12 @@ from dte_core.sii.client import (
     DEFAULT_TOKEN_TTL,
     TokenCache,
     caratula_ruts,
+    poll_until_final,
     split_rut,
+    token_of,
+    upload_form,
 )
-from dte_core.sii.codes import Ambiente, EstadoBoleta, EstadoToken
+from dte_core.sii.codes import Ambiente, EstadoBoleta
 from dte_core.sii.errors import (
     SiiAuthError,
     SiiError,
@@ -38,11 +41,14 @@ from dte_core.sii.errors import (
 from dte_core.sii.responses import (
     BoletaEnvioStatus,
     BoletaReceipt,
+    parse_boleta_estado,
     parse_boleta_receipt,
     parse_boleta_status,
 )
 from dte_core.sii.seed import signed_seed
 from dte_core.sii.transport import NotSentError, SiiTransport
+
+T = TypeVar("T")
 
 PREFIX: Final = "/boleta.electronica"
 
@@ -92,15 +98,7 @@ class BoletaClient:
             content=body,
             headers={"Content-Type": "application/xml", "Accept": "application/xml"},
         )
-        estado, token = soap.field(respuesta, "ESTADO"), soap.field(respuesta, "TOKEN")
-        if estado != EstadoToken.OK or not token:
-            glosa = soap.field(respuesta, "GLOSA")
-            raise SiiAuthError(
-                f"boleta.electronica.token refused the signed seed: ESTADO {estado} {glosa or ''}",
-                estado=estado,
-                glosa=glosa,
-            )
-        return token
+        return token_of(respuesta, "boleta.electronica.token")
 
     def _new_token(self) -> str:
         return self.transport.run(self._token_once, idempotent=True)  # one seed per attempt
@@ -111,14 +109,7 @@ class BoletaClient:
     def upload(self, envio: bytes, *, filename: str = "EnvioBOLETA.xml") -> BoletaReceipt:
         """POST an EnvioBOLETA; never re-sent once it may have arrived (see SiiClient.upload)."""
         emisor, envia = caratula_ruts(envio)
-        sender = split_rut(self.certificate.rut or envia)
-        company = split_rut(emisor)
-        fields = {
-            "rutSender": sender[0],
-            "dvSender": sender[1],
-            "rutCompany": company[0],
-            "dvCompany": company[1],
-        }
+        fields = upload_form(self.certificate.rut or envia, emisor)
 
         def once(token: str) -> BoletaReceipt:
             def call() -> tuple[int, bytes]:
@@ -159,54 +150,43 @@ class BoletaClient:
 
         return self.tokens.with_token(once)
 
-    def estado_envio(self, track_id: str, *, rut_emisor: str) -> BoletaEnvioStatus:
-        number, dv = split_rut(rut_emisor)
-        url = f"{self.api_url}{PREFIX}.envio/{number}-{dv}-{track_id}"
+    def _status(self, url: str, answer: Callable[[httpx.Response], T]) -> T:
+        """GET a status resource with the TOKEN cookie; a 401 renews the token once."""
 
-        def once(token: str) -> BoletaEnvioStatus:
-            def call() -> BoletaEnvioStatus:
+        def once(token: str) -> T:
+            def call() -> T:
                 response = self.transport.send(
                     "GET", url, headers={"Cookie": f"TOKEN={token}", "Accept": "application/json"}
                 )
                 if response.status_code == 401:
                     raise SiiTokenExpiredError("boleta status answered 401 Unauthorized")
-                if response.status_code == 404:
-                    raise SiiRejectedError(f"track id {track_id} is unknown", status=404)
-                return parse_boleta_status(response.content)
+                return answer(response)
 
             return self.transport.run(call, idempotent=True)
 
         return self.tokens.with_token(once)
+
+    def estado_envio(self, track_id: str, *, rut_emisor: str) -> BoletaEnvioStatus:
+        number, dv = split_rut(rut_emisor)
+
+        def answer(response: httpx.Response) -> BoletaEnvioStatus:
+            if response.status_code == 404:
+                raise SiiRejectedError(f"track id {track_id} is unknown", status=404)
+            return parse_boleta_status(response.content)
+
+        return self._status(f"{self.api_url}{PREFIX}.envio/{number}-{dv}-{track_id}", answer)
 
     def estado_boleta(self, rut_emisor: str, tipo: int, folio: int) -> EstadoBoleta | None:
         """One boleta as the SII holds it; ``None`` when the SII has not received it (the way
         to settle an upload whose answer was lost, as ``SiiClient.documents_status`` does)."""
         number, dv = split_rut(rut_emisor)
-        url = f"{self.api_url}{PREFIX}.{number}-{dv}-{tipo}-{folio}.estado"
 
-        def once(token: str) -> EstadoBoleta | None:
-            def call() -> EstadoBoleta | None:
-                response = self.transport.send(
-                    "GET", url, headers={"Cookie": f"TOKEN={token}", "Accept": "application/json"}
-                )
-                if response.status_code == 401:
-                    raise SiiTokenExpiredError("boleta status answered 401 Unauthorized")
-                if response.status_code == 404:
-                    return None
-                try:
-                    answer = json.loads(response.content)
-                except ValueError as exc:
-                    raise SiiProtocolError(f"the boleta status is not JSON: {exc}") from exc
-                estado = str(answer.get("estado", "")) if isinstance(answer, dict) else ""
-                known: EstadoBoleta | None
-                if estado not in {e.value for e in EstadoBoleta}:
-                    raise SiiProtocolError(f"unknown boleta estado {estado!r}")
-                known = EstadoBoleta(estado)
-                return known
+        def answer(response: httpx.Response) -> EstadoBoleta | None:
+            if response.status_code == 404:
+                return None
+            return parse_boleta_estado(response.content)
 
-            return self.transport.run(call, idempotent=True)
-
-        return self.tokens.with_token(once)
+        return self._status(f"{self.api_url}{PREFIX}.{number}-{dv}-{tipo}-{folio}.estado", answer)
 
     def wait_envio(
         self,
@@ -217,10 +197,9 @@ class BoletaClient:
         interval: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> BoletaEnvioStatus:
-        status = self.estado_envio(track_id, rut_emisor=rut_emisor)
-        for _ in range(max_polls - 1):
-            if status.final:
-                break
-            sleep(interval)
-            status = self.estado_envio(track_id, rut_emisor=rut_emisor)
-        return status
+        return poll_until_final(
+            lambda: self.estado_envio(track_id, rut_emisor=rut_emisor),
+            max_polls=max_polls,
+            interval=interval,
+            sleep=sleep,
+        )

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Final, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from lxml import etree
 
@@ -46,6 +46,14 @@ from dte_core.sii.transport import NotSentError, SiiTransport
 from dte_core.xmlsafe import parse_untrusted
 
 T = TypeVar("T")
+
+
+class _Pollable(Protocol):
+    @property
+    def final(self) -> bool: ...
+
+
+S = TypeVar("S", bound=_Pollable)
 
 UPLOAD_PATH: Final = "/cgi_dte/UPL/DTEUpload"
 _SOAP_HEADERS: Final = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": ""}
@@ -93,6 +101,33 @@ class TokenCache:
         except SiiTokenExpiredError:
             self.invalidate(token)
             return call(self.get())
+
+
+def token_of(respuesta: etree._Element, service: str) -> str:
+    """The TOKEN of a signed-seed answer (GetTokenFromSeed, boleta.electronica.token)."""
+    estado, token = soap.field(respuesta, "ESTADO"), soap.field(respuesta, "TOKEN")
+    if estado != EstadoToken.OK or not token:
+        glosa = soap.field(respuesta, "GLOSA")
+        meaning = EstadoToken(estado).glosa if estado in set(EstadoToken) else ""
+        raise SiiAuthError(
+            f"{service} refused the signed seed: ESTADO {estado} {glosa or meaning}".strip(),
+            estado=estado,
+            glosa=glosa,
+        )
+    return token
+
+
+def poll_until_final(
+    fetch: Callable[[], S], *, max_polls: int, interval: float, sleep: Callable[[float], None]
+) -> S:
+    """``fetch()`` until its answer is final: at most ``max_polls`` calls, ``interval`` s apart."""
+    status = fetch()
+    for _ in range(max_polls - 1):
+        if status.final:
+            break
+        sleep(interval)
+        status = fetch()
+    return status
 
 
 @dataclass(frozen=True)
@@ -149,6 +184,17 @@ def split_rut(rut: str) -> tuple[str, str]:
     return str(int(number)), dv
 
 
+def upload_form(rut_sender: str, rut_company: str) -> dict[str, str]:
+    """The RUT fields of a multipart upload (DTEUpload, boleta.electronica.envio)."""
+    (sender, dv_sender), (company, dv_company) = split_rut(rut_sender), split_rut(rut_company)
+    return {
+        "rutSender": sender,
+        "dvSender": dv_sender,
+        "rutCompany": company,
+        "dvCompany": dv_company,
+    }
+
+
 class SiiClient:
     """The SOAP/CGI services on maullin/palena (or ``base_url``)."""
 
@@ -198,18 +244,7 @@ class SiiClient:
     def _token_once(self) -> str:
         xml = signed_seed(self._seed_once(), self.certificate).decode("utf-8")
         respuesta = self._rpc_once("GetTokenFromSeed", "getToken", [("pszXml", xml)])
-        estado = soap.field(respuesta, "ESTADO")
-        token = soap.field(respuesta, "TOKEN")
-        if estado != EstadoToken.OK or not token:
-            glosa = soap.field(respuesta, "GLOSA")
-            meaning = EstadoToken(estado).glosa if estado in set(EstadoToken) else ""
-            raise SiiAuthError(
-                f"GetTokenFromSeed refused the signed seed: ESTADO {estado} "
-                f"{glosa or meaning}".strip(),
-                estado=estado,
-                glosa=glosa,
-            )
-        return token
+        return token_of(respuesta, "GetTokenFromSeed")
 
     def _new_token(self) -> str:
         # A seed serves one token only: a retry after a lost answer starts again from CrSeed.
@@ -238,13 +273,7 @@ class SiiClient:
         if rut_company is None or sender_rut is None:
             emisor, envia = caratula_ruts(envio)  # raises for a file that is not XML
             rut_company, sender_rut = rut_company or emisor, sender_rut or envia
-        sender, company = split_rut(sender_rut), split_rut(rut_company)
-        fields = {
-            "rutSender": sender[0],
-            "dvSender": sender[1],
-            "rutCompany": company[0],
-            "dvCompany": company[1],
-        }
+        fields = upload_form(sender_rut, rut_company)
 
         def once(token: str) -> UploadReceipt:
             headers = {
@@ -318,13 +347,12 @@ class SiiClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> EnvioStatus:
         """Poll getEstUp until the envío reaches a final ESTADO (EPR, RSC, RFR, RCT)."""
-        status = self.estado_envio(track_id, rut_company=rut_company)
-        for _ in range(max_polls - 1):
-            if status.final:
-                break
-            sleep(interval)
-            status = self.estado_envio(track_id, rut_company=rut_company)
-        return status
+        return poll_until_final(
+            lambda: self.estado_envio(track_id, rut_company=rut_company),
+            max_polls=max_polls,
+            interval=interval,
+            sleep=sleep,
+        )
 
     def estado_dte(self, doc: DocumentKey, *, rut_consultante: str | None = None) -> DteStatus:
         """QueryEstDte.getEstDte (EDT §3.1); FechaEmisionDte goes as DDMMAAAA."""

@@ -8,7 +8,6 @@ from typing import Any
 
 from lxml import etree
 
-from dte_core.errors import XmlParseError
 from dte_core.sii.codes import (
     CodigoReclamo,
     EstadoBoleta,
@@ -24,7 +23,8 @@ from dte_core.sii.errors import (
     SiiTokenExpiredError,
 )
 from dte_core.sii.soap import field as respuesta_field
-from dte_core.xmlsafe import local_name, parse_untrusted
+from dte_core.sii.soap import parse_xml
+from dte_core.xmlsafe import local_name
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,7 @@ class UploadReceipt:
 
 
 def parse_recepcion_dte(data: bytes) -> UploadReceipt:
-    try:
-        root = parse_untrusted(data)
-    except XmlParseError as exc:
-        raise SiiProtocolError(f"the upload answer is not readable XML: {exc.message}") from exc
+    root = parse_xml(data, "upload answer")
     if local_name(root) != "RECEPCIONDTE":
         raise SiiProtocolError(f"the upload answer is <{local_name(root)}>, not <RECEPCIONDTE>")
     status_text = (root.findtext("STATUS") or "").strip()
@@ -234,6 +231,13 @@ def _estado_boleta(value: object, what: str) -> EstadoEnvioBoleta:
     return estado
 
 
+def _estado_documento(value: object) -> EstadoBoleta:
+    if value not in {e.value for e in EstadoBoleta}:
+        raise SiiProtocolError(f"unknown boleta estado {value!r}")
+    estado: EstadoBoleta = EstadoBoleta(str(value))
+    return estado
+
+
 def parse_boleta_receipt(data: bytes) -> BoletaReceipt:
     body = _json(data, "boleta upload answer")
     if "trackid" not in body:
@@ -252,14 +256,11 @@ def parse_boleta_status(data: bytes) -> BoletaEnvioStatus:
     body = _json(data, "boleta status answer")
     detalle = []
     for row in body.get("detalle_rep_rech") or []:
-        estado = row.get("estado")
-        if estado not in {e.value for e in EstadoBoleta}:
-            raise SiiProtocolError(f"unknown boleta estado {estado!r}")
         detalle.append(
             BoletaDetalle(
                 tipo=int(row.get("tipo", 0)),
                 folio=int(row.get("folio", 0)),
-                estado=EstadoBoleta(estado),
+                estado=_estado_documento(row.get("estado")),
                 descripcion=row.get("descripcion"),
                 errores=tuple(str(e.get("descripcion", "")) for e in row.get("error") or []),
             )
@@ -273,6 +274,11 @@ def parse_boleta_status(data: bytes) -> BoletaEnvioStatus:
         ),
         detalle=tuple(detalle),
     )
+
+
+def parse_boleta_estado(data: bytes) -> EstadoBoleta:
+    """Answer of ``GET boleta.electronica.{rut}-{dv}-{tipo}-{folio}.estado``: one boleta."""
+    return _estado_documento(str(_json(data, "boleta status").get("estado", "")))
 
 
 # --------------------------------------------------------------------------- reclamo

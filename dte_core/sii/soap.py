@@ -61,7 +61,7 @@ class RpcCall:
 
 def parse_rpc_request(data: bytes) -> RpcCall:
     """Server side: the method and its string parameters."""
-    call = _body_child(_parse(data, "SOAP request"))
+    call = _body_child(parse_xml(data, "SOAP request"))
     return RpcCall(
         method=local_name(call),
         params={local_name(p): p.text or "" for p in call if isinstance(p.tag, str)},
@@ -83,13 +83,13 @@ def rpc_response(namespace: str, method: str, inner: bytes) -> bytes:
 
 def parse_rpc_response(data: bytes, method: str) -> etree._Element:
     """Client side: decode ``{method}Return`` and parse the ``SII:RESPUESTA`` inside it."""
-    response = _body_child(_parse(data, f"{method} answer"))
+    response = _body_child(parse_xml(data, f"{method} answer"))
     if local_name(response) != f"{method}Response":
         raise SiiProtocolError(f"expected <{method}Response>, got <{local_name(response)}>")
     ret = next((el for el in response if isinstance(el.tag, str)), None)
     if ret is None or not (ret.text or "").strip():
         raise SiiProtocolError(f"<{method}Response> carries no {method}Return string")
-    inner = _parse(ret.text.strip().encode("utf-8"), f"{method}Return")  # type: ignore[union-attr]
+    inner = parse_xml(ret.text.strip().encode("utf-8"), f"{method}Return")  # type: ignore[union-attr]
     if local_name(inner) != "RESPUESTA":
         raise SiiProtocolError(f"{method}Return holds <{local_name(inner)}>, not SII:RESPUESTA")
     return inner
@@ -119,7 +119,7 @@ def respuesta(
 
 def parse_respuesta(data: bytes, what: str) -> etree._Element:
     """A bare ``SII:RESPUESTA`` document (the boleta REST API sends it without SOAP)."""
-    root = _parse(data, what)
+    root = parse_xml(data, what)
     if local_name(root) != "RESPUESTA":
         raise SiiProtocolError(f"the {what} answer is <{local_name(root)}>, not SII:RESPUESTA")
     return root
@@ -166,7 +166,7 @@ def literal_response(method: str, build: etree._Element | str) -> bytes:
 
 def parse_literal_response(data: bytes, method: str) -> etree._Element:
     """Client side: the ``<return>`` element."""
-    response = _body_child(_parse(data, f"{method} answer"))
+    response = _body_child(parse_xml(data, f"{method} answer"))
     if local_name(response) != f"{method}Response":
         raise SiiProtocolError(f"expected <{method}Response>, got <{local_name(response)}>")
     ret = response.find("{*}return")
@@ -186,7 +186,8 @@ def soap_fault(message: str) -> bytes:
 # --------------------------------------------------------------------------- helpers
 
 
-def _parse(data: bytes, what: str) -> etree._Element:
+def parse_xml(data: bytes, what: str) -> etree._Element:
+    """Any answer of the SII through the hardened parser; unreadable XML is a protocol error."""
     try:
         return parse_untrusted(data)
     except XmlParseError as exc:

@@ -13,7 +13,7 @@ from dte_core.sii.codes import (
     EstadoBoleta,
     EstadoEnvioBoleta,
 )
-from dte_core.sii.errors import SiiRejectedError
+from dte_core.sii.errors import SiiAuthError, SiiRejectedError
 from dte_core.sii.reclamo import ReclamoClient
 from dte_core.sii.simulator import Fault, SiiSimulator
 from dte_core.testkit.caf import generate_sii_test_key
@@ -21,7 +21,9 @@ from tests.dte_core.sii import envelopes
 from tests.dte_core.sii.conftest import Clock
 from tests.dte_core.sii.envelopes import EMISOR, caf, dte, envio
 
-NO_WAIT = {"sleep": lambda s: None}
+
+def no_wait(seconds: float) -> None:
+    """``sleep`` for the polls: the simulator moves one stage per poll."""
 
 
 def test_boleta_flow_semilla_token_envio_status(
@@ -51,12 +53,31 @@ def test_rejected_boleta_comes_with_its_reasons(
 ) -> None:
     forged = caf(39, key=generate_sii_test_key())
     receipt = boleta_client.upload(envio(dte(39, 10), dte(39, 11, caf_=forged)))
-    status = boleta_client.wait_envio(receipt.track_id, rut_emisor=EMISOR, **NO_WAIT)
+    status = boleta_client.wait_envio(receipt.track_id, rut_emisor=EMISOR, sleep=no_wait)
     assert status.estado is EstadoEnvioBoleta.EPR
     assert status.total("informados") == 2 and status.total("rechazados") == 1
     (detalle,) = status.detalle
     assert (detalle.tipo, detalle.folio, detalle.estado) == (39, 11, EstadoBoleta.RCH)
     assert detalle.errores and any("CAF" in e or "SII" in e for e in detalle.errores)
+
+
+def test_wait_envio_stops_after_max_polls(sim: SiiSimulator, boleta_client: BoletaClient) -> None:
+    receipt = boleta_client.upload(envio(dte(39, 40)))
+    waits: list[float] = []
+    status = boleta_client.wait_envio(
+        receipt.track_id, rut_emisor=EMISOR, max_polls=2, interval=3.0, sleep=waits.append
+    )
+    assert status.estado is EstadoEnvioBoleta.SOK and not status.final  # REC, then SOK
+    assert waits == [3.0]
+
+
+def test_boleta_token_refusal_is_reported(sim: SiiSimulator, boleta_client: BoletaClient) -> None:
+    # a seed the SII never issued: boleta.electronica.token answers 08 "NO Existe SEED"
+    sim.sii.new_seed = lambda: "000000000001"  # type: ignore[method-assign]
+    with pytest.raises(SiiAuthError) as info:
+        boleta_client.get_token()
+    assert info.value.estado == "08" and "NO Existe SEED" in info.value.message
+    assert info.value.message.startswith("boleta.electronica.token refused")
 
 
 def test_boleta_token_refused_with_401_is_renewed(
@@ -100,7 +121,7 @@ def received(sim: SiiSimulator, client: SiiClient) -> list[int]:
     """Facturas 1-3 of EMISOR, accepted by the (simulated) SII."""
     track = client.upload(envelopes.facturas(1, 3)).track_id
     assert track is not None
-    client.wait_envio(track, rut_company=EMISOR, **NO_WAIT)
+    client.wait_envio(track, rut_company=EMISOR, sleep=no_wait)
     return [1, 2, 3]
 
 
@@ -189,7 +210,6 @@ def test_one_boleta_is_known_only_once_the_sii_registered_it(
     rut = EMISOR
     assert boleta_client.estado_boleta(rut, 39, 7) is None  # never received
     receipt = boleta_client.upload(envio(dte(39, 7)))
-    while not boleta_client.estado_envio(receipt.track_id, rut_emisor=rut).final:
-        pass
+    assert boleta_client.wait_envio(receipt.track_id, rut_emisor=rut, sleep=no_wait).final
     assert boleta_client.estado_boleta(rut, 39, 7) is EstadoBoleta.DOK
     assert boleta_client.estado_boleta(rut, 39, 8) is None

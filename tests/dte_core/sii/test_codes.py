@@ -9,13 +9,19 @@ from dte_core.sii.codes import (
     AccionDoc,
     Ambiente,
     CodigoReclamo,
+    EstadoBoleta,
     EstadoDte,
     EstadoEnvio,
     EstadoToken,
     UploadStatus,
 )
-from dte_core.sii.errors import SiiQueryError, SiiTokenExpiredError
-from dte_core.sii.responses import parse_est_dte, parse_est_up, parse_recepcion_dte
+from dte_core.sii.errors import SiiProtocolError, SiiQueryError, SiiTokenExpiredError
+from dte_core.sii.responses import (
+    parse_boleta_estado,
+    parse_est_dte,
+    parse_est_up,
+    parse_recepcion_dte,
+)
 
 # EUP §3.4.1, the encoded EPR answer (whitespace as in the manual, line breaks joined)
 EPR_ENCODED = (
@@ -132,3 +138,15 @@ def test_upload_statuses_and_other_codes() -> None:
     assert Ambiente.CERTIFICACION.host == "maullin.sii.cl"
     assert Ambiente.PRODUCCION.host == "palena.sii.cl"
     assert "ws1.sii.cl" in Ambiente.PRODUCCION.reclamo_url
+
+
+def test_one_boleta_status_answer() -> None:
+    assert parse_boleta_estado(b'{"estado": "RPR", "trackid": 1}') is EstadoBoleta.RPR
+    for bad in (b'{"estado": "XYZ"}', b'["DOK"]', b"<html>"):
+        with pytest.raises(SiiProtocolError):
+            parse_boleta_estado(bad)
+
+
+def test_unreadable_upload_answer_is_a_protocol_error() -> None:
+    with pytest.raises(SiiProtocolError, match="upload answer is not readable XML"):
+        parse_recepcion_dte(b"<RECEPCIONDTE><STATUS>0")

@@ -31,7 +31,7 @@ def test_issued_envelope_is_accepted_and_its_nota_recorded(
     issued = issuer.issue_envio(request)
     receipt = client.upload(issued.xml)
     assert receipt.track_id is not None
-    status = client.wait_envio(receipt.track_id, rut_company=envelopes.EMISOR, sleep=lambda s: 0)
+    status = client.wait_envio(receipt.track_id, rut_company=envelopes.EMISOR, sleep=lambda s: None)
     assert status.estado is EstadoEnvio.EPR
     assert (status.informados, status.aceptados, status.rechazados) == (2, 2, 0)
     factura_key, nota_key = documents_in(issued.xml)
