@@ -40,9 +40,9 @@ def route(
 
 def _documento(app: SiiSimulator, path: str, headers: dict[str, str]) -> Reply:
     """One boleta the SII holds (DOK), or 404 when it has not received it."""
-    from dte_core.sii.simulator import _cookie, json_body
+    from dte_core.sii.simulator import json_body
 
-    if isinstance(app.sii.session(_cookie(headers.get("cookie", ""), "TOKEN")), EstadoSesion):
+    if isinstance(_user(app, headers), EstadoSesion):
         return _unauthorized()
     match = _DOC_PATH.match(path)
     assert match is not None  # route() matched it
@@ -69,6 +69,13 @@ def _token(app: SiiSimulator, body: bytes) -> Reply:
     return "200 OK", answer, _XML
 
 
+def _user(app: SiiSimulator, headers: dict[str, str]) -> str | EstadoSesion:
+    """The RUT the TOKEN cookie belongs to, or why the token is refused."""
+    from dte_core.sii.simulator import _cookie
+
+    return app.sii.session(_cookie(headers.get("cookie", ""), "TOKEN"))
+
+
 def _unauthorized() -> Reply:
     from dte_core.sii.simulator import json_body
 
@@ -76,9 +83,9 @@ def _unauthorized() -> Reply:
 
 
 def _envio(app: SiiSimulator, headers: dict[str, str], body: bytes) -> Reply:
-    from dte_core.sii.simulator import _cookie, _text, json_body, parse_multipart
+    from dte_core.sii.simulator import _text, json_body, parse_multipart
 
-    user = app.sii.session(_cookie(headers.get("cookie", ""), "TOKEN"))
+    user = _user(app, headers)
     if isinstance(user, EstadoSesion):
         return _unauthorized()
     form = parse_multipart(headers.get("content-type", ""), body)
@@ -105,9 +112,9 @@ def _envio(app: SiiSimulator, headers: dict[str, str], body: bytes) -> Reply:
 
 
 def _estado(app: SiiSimulator, path: str, headers: dict[str, str]) -> Reply:
-    from dte_core.sii.simulator import _cookie, json_body
+    from dte_core.sii.simulator import json_body
 
-    if isinstance(app.sii.session(_cookie(headers.get("cookie", ""), "TOKEN")), EstadoSesion):
+    if isinstance(_user(app, headers), EstadoSesion):
         return _unauthorized()
     match = _STATUS_PATH.match(path)
     assert match is not None  # route() matched it
