@@ -16,7 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ai_service.usecases.retrieval import Hit, Retriever, Source, content_words, fold
+from ai_service.usecases.retrieval import Hit, Retriever, Source, content_words
+from embeddings.lexical import fold
 
 ENGINE_NAME = "retrieval-v1"
 #: Below this retrieval score a passage is not evidence (measured on the tests' question set:
