@@ -45,7 +45,7 @@ from ai_service.usecases.common import (
     UseCaseResult,
     check_scope,
 )
-from ai_service.usecases.invoice_history import InvoiceHistory, PerContext
+from ai_service.usecases.invoice_history import InvoiceHistory
 from ai_service.usecases.po_matching import PurchaseOrderIndex
 
 ENGINE_NAME = "anomaly-rules-v1"
@@ -63,7 +63,6 @@ __all__ = [
     "AnomalyType",
     "ExpectedRange",
     "Severity",
-    "detect_anomalies",
 ]
 
 
@@ -141,13 +140,3 @@ class AnomalyDetector:
             abstained=False,
             needs_review=any(a.severity is not Severity.LOW for a in alerts),
         )
-
-
-_DETECTORS: PerContext[AnomalyDetector] = PerContext(AnomalyDetector)
-
-
-def detect_anomalies(
-    context: CompanyContext, invoice: ReceivedInvoice, *, received_on: date | None = None
-) -> UseCaseResult[AnomalyFindings]:
-    """Check with the default settings, reusing the index built for ``context``."""
-    return _DETECTORS.get(context).check(invoice, received_on=received_on)

@@ -12,14 +12,13 @@ from __future__ import annotations
 import bisect
 import math
 import statistics
-import weakref
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import TypeVar
 
-from ai_service.context.models import CompanyContext, InvoiceLine, ReceivedInvoice, invoice_key
+from ai_service.context.models import InvoiceLine, ReceivedInvoice, invoice_key
 from ai_service.usecases.item_similarity import normalize, numbers_conflict, text_similarity
 
 #: TipoDTE codes (SII "Formato Documentos Tributarios Electrónicos", tipos de documento):
@@ -206,28 +205,3 @@ def robust_range(values: list[Decimal], k: float, min_spread: float) -> tuple[fl
     mad = statistics.median(abs(x - med) for x in logs) * 1.4826
     spread = max(mad, math.log1p(min_spread))
     return math.exp(med), math.exp(med - k * spread), math.exp(med + k * spread)
-
-
-T = TypeVar("T")
-
-
-class PerContext(Generic[T]):
-    """A value derived from one :class:`CompanyContext` (frozen, so the value never goes stale)
-    for the last ``size`` contexts asked about: a service checks many documents against one
-    context. Keyed by identity, checked through a weak reference, so a new context object is
-    never served another's value."""
-
-    def __init__(self, build: Callable[[CompanyContext], T], size: int = 16) -> None:
-        self._build = build
-        self._size = size
-        self._entries: dict[int, tuple[weakref.ref[CompanyContext], T]] = {}
-
-    def get(self, context: CompanyContext) -> T:
-        entry = self._entries.get(id(context))
-        if entry is not None and entry[0]() is context:
-            return entry[1]
-        value = self._build(context)
-        if len(self._entries) >= self._size:
-            self._entries.pop(next(iter(self._entries)))
-        self._entries[id(context)] = (weakref.ref(context), value)
-        return value

@@ -29,7 +29,7 @@ from ai_service.usecases.common import (
     UseCaseResult,
     check_scope,
 )
-from ai_service.usecases.invoice_history import FACTURAS, PerContext, unit_price
+from ai_service.usecases.invoice_history import FACTURAS, unit_price
 from ai_service.usecases.po_matching import Links, Pair, PurchaseOrderIndex, match_lines
 
 ENGINE_NAME = "po-reconciliation-v1"
@@ -364,13 +364,3 @@ def _message(
     if open_lines:
         parts.append(f"{len(open_lines)} purchase order line(s) still open")
     return "; ".join(parts)
-
-
-_RECONCILERS: PerContext[PurchaseOrderReconciler] = PerContext(PurchaseOrderReconciler)
-
-
-def reconcile_invoice(
-    context: CompanyContext, invoice: ReceivedInvoice
-) -> UseCaseResult[Reconciliation]:
-    """Reconcile with the default tolerances, reusing the index built for ``context``."""
-    return _RECONCILERS.get(context).reconcile(invoice)

@@ -17,7 +17,6 @@ from ai_service.usecases.anomalies import (
     AnomalySettings,
     AnomalyType,
     Severity,
-    detect_anomalies,
 )
 from ai_service.usecases.common import ContextMismatchError
 from ai_service.usecases.scoring import expected_calibration_error
@@ -471,14 +470,14 @@ def test_only_the_given_companys_context_is_seen() -> None:
         mine.record(original.model_copy(update={"receptor_rut": OTHER_COMPANY}))
 
 
-def test_detect_anomalies_reuses_the_index_of_a_context() -> None:
-    ctx = context([invoice(12345, [CEMENT])])
-    first = detect_anomalies(ctx, invoice(12345, [CEMENT]), received_on=DAY)
-    again = detect_anomalies(ctx, invoice(12345, [CEMENT]), received_on=DAY)
+def test_checks_repeat_and_see_only_their_own_context() -> None:
+    detector = AnomalyDetector(context([invoice(12345, [CEMENT])]))
+    first = detector.check(invoice(12345, [CEMENT]), received_on=DAY)
+    again = detector.check(invoice(12345, [CEMENT]), received_on=DAY)
     assert first == again and AnomalyType.EXACT_DUPLICATE in ids(first)
-    # another context object gets its own index (nothing leaks between contexts)
-    fresh = context()
-    assert ids(detect_anomalies(fresh, invoice(12345, [CEMENT]), received_on=DAY)) == set()
+    # another context gets its own index (nothing leaks between contexts)
+    fresh = AnomalyDetector(context())
+    assert ids(fresh.check(invoice(12345, [CEMENT]), received_on=DAY)) == set()
 
 
 def test_received_on_defaults_to_today() -> None:
