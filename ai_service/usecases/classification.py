@@ -38,6 +38,7 @@ from ai_service.usecases.scoring import (
     PlattCalibrator,
     RowStore,
     TextEncoder,
+    calibrated_candidates,
     normalize,
 )
 
@@ -392,18 +393,7 @@ class ExpenseClassifier:
     def _candidates(
         self, probs: np.ndarray, calibrator: PlattCalibrator, cap: float = 1.0
     ) -> list[Candidate[str]]:
-        order = np.argsort(-probs, kind="stable")[: self.config.top]
-        best = min(calibrator(float(probs[order[0]])), cap)
-        # the runners-up share what the calibrated best leaves, in their raw proportions
-        rest = float(probs[order[1:]].sum()) or 1.0
-        out = [Candidate[str](value=self.accounts[order[0]], score=round(best, 4))]
-        for i in order[1:]:
-            out.append(
-                Candidate[str](
-                    value=self.accounts[i], score=round((1 - best) * float(probs[i]) / rest, 4)
-                )
-            )
-        return out
+        return calibrated_candidates(self.accounts, probs, calibrator, self.config.top, cap)
 
     def _neighbour_evidence(self, neighbours: Sequence[tuple[int, float]]) -> list[Evidence]:
         return [

@@ -16,6 +16,7 @@ Scores go through a softmax; the top-1 probability is Platt-calibrated on held-o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
@@ -29,7 +30,6 @@ from ai_service.context.models import (
 )
 from ai_service.usecases.common import (
     LLM_NOT_WIRED,
-    Candidate,
     Evidence,
     SupportsLLM,
     UseCaseResult,
@@ -40,6 +40,7 @@ from ai_service.usecases.scoring import (
     PlattCalibrator,
     RowStore,
     TextEncoder,
+    calibrated_candidates,
     normalize,
     similarities,
 )
@@ -113,34 +114,45 @@ class ProjectMatcher:
         history = [(i, d) for i, d in context.decided_invoices() if d.project_code in self.index]
         held = int(len(history) * self.config.calibration_share)
         learnt, held_out = history[: len(history) - held], history[len(history) - held :]
-        for invoice, decision in learnt:
-            self.learn(invoice, decision)
+        for invoice, _ in history:
+            check_scope(self.context, invoice)
+        # encode the whole history in one call: per-invoice calls cost a millisecond each
+        texts = [destination_text(invoice) or "-" for invoice, _ in history]
+        rows: Any = self.encoder.encode(texts) if texts else None
+        for j, (invoice, decision) in enumerate(learnt):
+            self._learn(invoice, decision, rows[j : j + 1])
         raw, ok = [], []
         for invoice, decision in held_out:
             probs, _ = self._score(invoice)
             raw.append(float(probs.max()))
             ok.append(self.codes[int(probs.argmax())] == decision.project_code)
         self._calibrator.fit(raw, ok)
-        for invoice, decision in held_out:
-            self.learn(invoice, decision)
+        for j, (invoice, decision) in enumerate(held_out, start=len(learnt)):
+            self._learn(invoice, decision, rows[j : j + 1])
 
     def learn(self, invoice: ReceivedInvoice, decision: AccountingDecision) -> None:
         """Take in one decision now; a new decision on the same invoice replaces the old one."""
         check_scope(self.context, invoice)
+        self._learn(invoice, decision, None)
+
+    def _learn(self, invoice: ReceivedInvoice, decision: AccountingDecision, row: Any) -> None:
+        """``row``: the invoice's encoded destination text, if already encoded."""
         if decision.project_code not in self.index:
             return
         project = self.index[decision.project_code]
         supplier = str(invoice.emisor_rut)
         counts = self._supplier_counts.setdefault(supplier, np.zeros(len(self.projects)))
         if decision.invoice_key in self._memory_row:
-            row = self._memory_row[decision.invoice_key]
-            old = self._memory_project[row]
+            at = self._memory_row[decision.invoice_key]
+            old = self._memory_project[at]
             counts[old] -= 1
             self._project_counts[old] -= 1
-            self._memory_project[row] = project
+            self._memory_project[at] = project
         else:
             self._memory_row[decision.invoice_key] = len(self._memory_project)
-            self._memory.append(self.encoder.encode([destination_text(invoice) or "-"]))
+            if row is None:
+                row = self.encoder.encode([destination_text(invoice) or "-"])
+            self._memory.append(row)
             self._memory_project.append(project)
             self._memory_key.append(decision.invoice_key)
         counts[project] += 1
@@ -184,10 +196,12 @@ class ProjectMatcher:
                             score=cfg.guia_weight,
                         )
                     )
+        # the address and the destination text in one encoder call (each costs a millisecond)
+        text = destination_text(invoice)
+        queries = [t for t in (invoice.delivery_address, text) if t]
+        encoded: Any = self.encoder.encode(queries) if queries else None
         if invoice.delivery_address:
-            sims = similarities(
-                self._project_address, self.encoder.encode([invoice.delivery_address])
-            )[0]
+            sims = similarities(self._project_address, encoded[0:1])[0]
             gain = cfg.address_weight * np.maximum(sims - cfg.address_floor, 0)
             score += gain
             best = int(np.argmax(sims))
@@ -215,9 +229,8 @@ class ProjectMatcher:
                         score=cfg.comuna_weight,
                     )
                 )
-        text = destination_text(invoice)
         if text:
-            query = self.encoder.encode([text])
+            query = encoded[len(queries) - 1 :]
             sims = similarities(self._project_text, query)[0]
             gain = cfg.text_weight * np.maximum(sims - cfg.text_floor, 0)
             score += gain
@@ -286,13 +299,7 @@ class ProjectMatcher:
         """Rank the company's projects for this invoice (top-k, calibrated top-1)."""
         check_scope(self.context, invoice)
         probs, evidence = self._score(invoice)
-        order = np.argsort(-probs, kind="stable")[: self.config.top]
-        best = self._calibrator(float(probs[order[0]]))
-        rest = float(probs[order[1:]].sum()) or 1.0
-        candidates = [Candidate[str](value=self.codes[order[0]], score=round(best, 4))] + [
-            Candidate[str](value=self.codes[i], score=round((1 - best) * float(probs[i]) / rest, 4))
-            for i in order[1:]
-        ]
+        candidates = calibrated_candidates(self.codes, probs, self._calibrator, self.config.top)
         reason = LLM_NOT_WIRED if self.llm is not None else None
         result = UseCaseResult[str].decide(candidates, self.config.threshold, evidence, reason)
         return ProjectMatch(invoice_key=invoice.key, result=result)

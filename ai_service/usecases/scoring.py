@@ -15,6 +15,8 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
 
+from ai_service.usecases.common import Candidate
+
 # --- text ---------------------------------------------------------------------------------------
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
@@ -143,6 +145,26 @@ class PlattCalibrator:
     def __call__(self, raw: float) -> float:
         z = self.a * float(self._logit(np.asarray([raw]))[0]) + self.b
         return 1 / (1 + math.exp(-z))
+
+
+def calibrated_candidates(
+    values: Sequence[str],
+    probs: np.ndarray,
+    calibrator: PlattCalibrator,
+    top: int,
+    cap: float = 1.0,
+) -> list[Candidate[str]]:
+    """The ``top`` values by raw probability: the best scored by ``calibrator`` (at most
+    ``cap``), the runners-up sharing what it leaves in their raw proportions."""
+    order = np.argsort(-probs, kind="stable")[:top]
+    best = min(calibrator(float(probs[order[0]])), cap)
+    rest = float(probs[order[1:]].sum()) or 1.0
+    out = [Candidate[str](value=values[order[0]], score=round(best, 4))]
+    for i in order[1:]:
+        out.append(
+            Candidate[str](value=values[i], score=round((1 - best) * float(probs[i]) / rest, 4))
+        )
+    return out
 
 
 def expected_calibration_error(

@@ -3,6 +3,7 @@ each signal contributes, learning, determinism and company isolation."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
@@ -12,7 +13,7 @@ from ai_service.context import AccountingDecision, InvoiceReference
 from ai_service.synth import SyntheticCompany
 from ai_service.usecases.common import ContextMismatchError
 from ai_service.usecases.project_matching import MatcherConfig, ProjectMatcher
-from ai_service.usecases.scoring import expected_calibration_error
+from ai_service.usecases.scoring import CharNgramEncoder, expected_calibration_error
 
 from .conftest import KINDS
 
@@ -165,3 +166,22 @@ def test_cold_start_abstains(companies: dict[str, SyntheticCompany]) -> None:
     result = matcher.match(doc.invoice).result
     assert result.abstained and result.decision is None
     assert len(result.candidates) == MatcherConfig().top
+
+
+def test_a_dense_encoder_gives_the_same_ranking(companies: dict[str, SyntheticCompany]) -> None:
+    # the same n-grams as dense rows: the engine must not depend on sparse matrices (a
+    # sentence-embedding model returns dense ones), neither when learning nor when matching
+    context, future = companies["construction"].split(0.7)
+    sparse_rows, dense_rows = ProjectMatcher(context), ProjectMatcher(context, encoder=_Dense())
+    for doc in future[:40]:
+        a, b = sparse_rows.match(doc.invoice).result, dense_rows.match(doc.invoice).result
+        assert [c.value for c in a.candidates] == [c.value for c in b.candidates]
+        assert a.confidence == pytest.approx(b.confidence, abs=1e-3)
+
+
+class _Dense:
+    def __init__(self) -> None:
+        self._inner = CharNgramEncoder()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self._inner.encode(texts).toarray())

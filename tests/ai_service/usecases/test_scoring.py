@@ -10,6 +10,7 @@ from ai_service.usecases.scoring import (
     CharNgramEncoder,
     PlattCalibrator,
     RowStore,
+    calibrated_candidates,
     expected_calibration_error,
     normalize,
 )
@@ -60,3 +61,17 @@ def test_platt_scaling_repairs_overconfidence() -> None:
     assert expected_calibration_error(raw, correct) > 0.25
     assert expected_calibration_error(calibrated, correct) < 0.04
     assert PlattCalibrator().fit([0.9] * 5, [True] * 5)(0.9) == pytest.approx(0.9)
+
+
+def test_calibrated_candidates_rank_and_share_the_rest() -> None:
+    probs = np.asarray([0.1, 0.6, 0.05, 0.25])
+    shrink = PlattCalibrator(a=1.0, b=-np.log(3.0))  # odds / 3: 0.6 -> 1/3
+    ranked = calibrated_candidates(["a", "b", "c", "d"], probs, shrink, top=3)
+    assert [c.value for c in ranked] == ["b", "d", "a"]
+    assert ranked[0].score == pytest.approx(1 / 3, abs=1e-4)
+    # the runners-up split the remaining 2/3 in their raw proportions (0.25 : 0.1)
+    assert ranked[1].score == pytest.approx(2 / 3 * 0.25 / 0.35, abs=1e-4)
+    assert ranked[2].score == pytest.approx(2 / 3 * 0.1 / 0.35, abs=1e-4)
+    capped = calibrated_candidates(["a", "b", "c", "d"], probs, PlattCalibrator(), top=2, cap=0.5)
+    assert [c.score for c in capped] == [0.5, 0.5]
+    assert [c.value for c in calibrated_candidates(["x"], np.asarray([1.0]), shrink, 3)] == ["x"]
