@@ -185,7 +185,7 @@ def price_spike(r: RuleInput) -> list[AnomalyAlert]:
         # prices rise with time (inflation, list changes): an old sample allows more
         years = max(0, (inv.fecha - points[len(points) // 2].fecha).days) / 365
         allowance = (1 + s.price_drift_per_year) ** years
-        low, high = low, high * allowance
+        high *= allowance
         if float(price) <= high or float(price) < median * (1 + s.price_min_increase) * allowance:
             continue
         ratio = float(price) / median

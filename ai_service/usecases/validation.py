@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -147,8 +148,10 @@ def rule(
     return register
 
 
-def rules() -> list[Rule]:
-    """Every rule, in report order (the schema fallback last: it skips fields already told)."""
+@cache
+def rules() -> tuple[Rule, ...]:
+    """Every rule, in report order (the schema fallback last: it skips fields already told).
+    Sorted once: every rule registers when its module is imported, just below."""
     from ai_service.usecases import (  # registering is importing
         validation_amounts,
         validation_documents,
@@ -165,7 +168,7 @@ def rules() -> list[Rule]:
         module = r.check.__module__
         return r.id == SCHEMA_RULE, modules.index(module) if module in modules else -1
 
-    return sorted(_REGISTRY.values(), key=order)
+    return tuple(sorted(_REGISTRY.values(), key=order))
 
 
 SCHEMA_RULE = "SCHEMA_INVALID"
