@@ -97,27 +97,38 @@ def _headers(response: Any) -> dict[str, str]:
     return {k: v for k, v in response.headers.items() if k.lower() not in _HOP_HEADERS}
 
 
-def anthropic_factory(tape: Tape, mode: str, upstream: Any = None) -> ProviderFactory:
-    """The real AnthropicProvider over an httpx2 client whose transport is the tape."""
-    import httpx2
+def _tape_handler(
+    tape: Tape, mode: str, upstream: Any, http: Any, provider: str
+) -> Callable[[Any], Any]:
+    """A mock-transport handler over the tape; ``http`` is the module of the provider's client
+    (httpx2 for the Anthropic SDK, httpx for the ollama client: same API, distinct types)."""
 
-    from ai_service.llm.providers.anthropic import AnthropicProvider
-
-    def handler(request: httpx2.Request) -> httpx2.Response:
+    def handler(request: Any) -> Any:
         body = request.read()
         if mode == "replay":
             status, content = tape.serve(body)
-            return httpx2.Response(
+            return http.Response(
                 status, content=content, headers={"content-type": "application/json"}
             )
         response = upstream.handle_request(request) if upstream else None
         if response is None:
             raise RuntimeError("recording needs an upstream transport")
         response.read()
-        tape.keep(body, response.status_code, response.content, "anthropic")
-        return httpx2.Response(
+        tape.keep(body, response.status_code, response.content, provider)
+        return http.Response(
             response.status_code, content=response.content, headers=_headers(response)
         )
+
+    return handler
+
+
+def anthropic_factory(tape: Tape, mode: str, upstream: Any = None) -> ProviderFactory:
+    """The real AnthropicProvider over an httpx2 client whose transport is the tape."""
+    import httpx2
+
+    from ai_service.llm.providers.anthropic import AnthropicProvider
+
+    handler = _tape_handler(tape, mode, upstream, httpx2, "anthropic")
 
     def factory(config: LLMConfig) -> AnthropicProvider:
         client = httpx2.Client(transport=httpx2.MockTransport(handler))
@@ -132,21 +143,7 @@ def ollama_factory(tape: Tape, mode: str, upstream: Any = None) -> ProviderFacto
 
     from ai_service.llm.providers.ollama import OllamaProvider
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        body = request.read()
-        if mode == "replay":
-            status, content = tape.serve(body)
-            return httpx.Response(
-                status, content=content, headers={"content-type": "application/json"}
-            )
-        response = upstream.handle_request(request) if upstream else None
-        if response is None:
-            raise RuntimeError("recording needs an upstream transport")
-        response.read()
-        tape.keep(body, response.status_code, response.content, "ollama")
-        return httpx.Response(
-            response.status_code, content=response.content, headers=_headers(response)
-        )
+    handler = _tape_handler(tape, mode, upstream, httpx, "ollama")
 
     def factory(config: LLMConfig) -> OllamaProvider:
         return OllamaProvider(config.ollama, transport=httpx.MockTransport(handler))
