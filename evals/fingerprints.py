@@ -32,20 +32,8 @@ def pinned_model(template: PromptTemplate, provider: str) -> str:
 
 
 def unfilled(template: PromptTemplate) -> RenderedPrompt:
-    """The template as a prompt with no input: the fingerprint never reads the input."""
-    meta = template.meta
-    return RenderedPrompt(
-        task=meta.task,
-        prompt_id=meta.id,
-        version=meta.version,
-        system=template.system,
-        user="",
-        template_text=template.text,
-        input_sha256="",
-        max_tokens=meta.max_tokens,
-        models=dict(meta.models),
-        params={k: dict(v) for k, v in meta.params.items()},
-    )
+    """The template as a prompt with empty input: the fingerprint never reads the input."""
+    return template.render(dict.fromkeys(template.variables))
 
 
 @dataclass(frozen=True)
