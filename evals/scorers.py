@@ -7,7 +7,6 @@ Labels are strings; ``None`` as a prediction means the engine abstained (or foun
 from __future__ import annotations
 
 import itertools
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -189,7 +188,3 @@ def citations(
         ),
         "answerable_accuracy": round(accuracy(answerable_pred, answerable_true), 4),
     }
-
-
-def finite(value: float) -> float:
-    return value if math.isfinite(value) else 0.0

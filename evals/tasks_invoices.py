@@ -92,7 +92,7 @@ def _ranked(result: UseCaseResult[str]) -> Prediction:
     )
 
 
-# ---------------------------------------------------------------------------- classification
+# ----------------------------------------------------------------- the LLM's second opinion
 
 
 def _assisted(section: dict[str, Any], local: Prediction) -> Prediction:

@@ -145,10 +145,6 @@ class LLMResult(Generic[T]):
     #: The prompt fingerprint sent to the provider (None when no provider was asked).
     fingerprint: str | None = None
 
-    @property
-    def used_fallback(self) -> bool:
-        return self.fallback_reason is not None
-
 
 class LLMClient(Protocol):
     """What use cases receive. Implemented by :class:`ai_service.llm.orchestrator.Orchestrator`."""
