@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from evals.gate import Report
     from evals.paths import Workspace
     from evals.tasks import EvalTask
 
@@ -122,10 +123,10 @@ def run(
         raise typer.Exit(1)
 
 
-def _print(report: object) -> None:
-    for note in getattr(report, "notes", []):
+def _print(report: Report) -> None:
+    for note in report.notes:
         typer.echo(note)
-    for problem in getattr(report, "problems", []):
+    for problem in report.problems:
         typer.echo(f"FAIL {problem}", err=True)
 
 
