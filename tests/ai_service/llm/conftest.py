@@ -118,6 +118,13 @@ def clock() -> FakeClock:
 MakeOrchestrator = Callable[..., Orchestrator]
 
 
+def run(orchestrator: Orchestrator, prompt: Any, local: CountingEngine, **kw: Any) -> Any:
+    """The classification use case's call through ``orchestrator``, ``local`` standing by."""
+    return orchestrator.complete(
+        "classification", prompt, Classification, company_id=COMPANY, local=local.engine(), **kw
+    )
+
+
 @pytest.fixture
 def make_orchestrator(sleeps: Sleeps, clock: FakeClock) -> MakeOrchestrator:
     def make(factories: Mapping[str, ProviderFactory] | None = None, **config: Any) -> Orchestrator:

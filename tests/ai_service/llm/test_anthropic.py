@@ -18,10 +18,9 @@ import pytest
 from pydantic import SecretStr
 
 from ai_service.llm.config import AnthropicConfig
-from ai_service.llm.orchestrator import Orchestrator
 from ai_service.llm.providers.anthropic import AnthropicProvider
 
-from .conftest import COMPANY, LLM_ANSWER, Classification, CountingEngine, MakeOrchestrator
+from .conftest import COMPANY, LLM_ANSWER, Classification, CountingEngine, MakeOrchestrator, run
 
 Handler = Callable[[httpx2.Request], httpx2.Response]
 KEY = SecretStr("sk-ant-test-key-not-real")
@@ -99,12 +98,6 @@ def anthropic_on(handler: Handler, **config: Any) -> dict[str, Any]:
 
 def ok() -> httpx2.Response:
     return httpx2.Response(200, json=message(json.dumps(LLM_ANSWER)))
-
-
-def run(orchestrator: Orchestrator, prompt: Any, local: CountingEngine, **kw: Any) -> Any:
-    return orchestrator.complete(
-        "classification", prompt, Classification, company_id=COMPANY, local=local.engine(), **kw
-    )
 
 
 def test_valid_answer_comes_from_anthropic_with_usage_and_cost(

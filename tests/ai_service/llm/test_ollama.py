@@ -14,10 +14,9 @@ import httpx
 import pytest
 
 from ai_service.llm.config import OllamaConfig
-from ai_service.llm.orchestrator import Orchestrator
 from ai_service.llm.providers.ollama import OllamaProvider
 
-from .conftest import COMPANY, LLM_ANSWER, Classification, CountingEngine, MakeOrchestrator
+from .conftest import COMPANY, LLM_ANSWER, Classification, CountingEngine, MakeOrchestrator, run
 
 
 def chat_response(
@@ -70,12 +69,6 @@ def ollama_on(api: FakeOllama, **config: Any) -> dict[str, Any]:
 
 def ok() -> httpx.Response:
     return httpx.Response(200, json=chat_response(json.dumps(LLM_ANSWER)))
-
-
-def run(orchestrator: Orchestrator, prompt: Any, local: CountingEngine, **kw: Any) -> Any:
-    return orchestrator.complete(
-        "classification", prompt, Classification, company_id=COMPANY, local=local.engine(), **kw
-    )
 
 
 def test_valid_answer_comes_from_ollama(
