@@ -19,6 +19,12 @@ SEED = 5150
 KINDS = ("construction", "restaurant", "it_services")
 #: share of each company's stream the engines know; the rest is what they are evaluated on
 SPLIT = 0.7
+#: what each regenerated company must hash to (:func:`context_sha256`)
+CONTEXT_SHA256 = {
+    "construction": "26addfbd2541d85669d6a667938de3539e4faee385cc21bc2f015f17b7097e44",
+    "restaurant": "7a804f31d03086b7f2742d506a7f859faf5591812a3899d20274af1c8c016721",
+    "it_services": "ce8de4eb79707f890395941eeba8f66083ccfdb694e579c84bb4450e5c7a3d2b",
+}
 
 
 @lru_cache(maxsize=8)

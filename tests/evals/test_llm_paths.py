@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -112,7 +111,10 @@ def test_record_and_replay_through_the_ollama_adapter(workspace: Workspace) -> N
     assert gate.check(workspace).ok
     report = gate.replay(workspace)
     assert report.ok, report.problems
-    assert isinstance(lockfile.resolve(workspace, entry.recordings), Path)
+    recorded = lockfile.resolve(workspace, entry.recordings).read_text(encoding="utf-8")
+    tape = Tape.from_lines(recorded)
+    assert tape.synthetic and tape.entries
+    assert {e["provider"] for e in tape.entries.values()} == {"ollama"}
 
 
 class _LoopbackOllama(BaseHTTPRequestHandler):
