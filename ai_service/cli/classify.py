@@ -13,22 +13,16 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
+
+from ai_service.cli.received import _fail, _open_company, _read_input
 
 jobs_app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 EXIT_SOME_FAILED = 1
-EXIT_BAD_INPUT = 2
-MAX_INPUT_BYTES = 20 * 1024 * 1024
 _POLL_SECONDS = 0.2
-
-
-def _fail(code: str, message: str) -> NoReturn:
-    payload = {"error": {"code": code, "message": message, "fields": []}}
-    sys.stderr.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
-    raise typer.Exit(EXIT_BAD_INPUT)
 
 
 def _read_inputs(path: Path) -> list[tuple[str, bytes]]:
@@ -46,14 +40,7 @@ def _read_inputs(path: Path) -> list[tuple[str, bytes]]:
             and p.suffix.lower() == ".xml"
             and not any(part.startswith(".") for part in p.relative_to(path).parts)
         )
-        files = []
-        for p in found:
-            if p.stat().st_size > MAX_INPUT_BYTES:
-                _fail("input_too_large", f"{p} is over {MAX_INPUT_BYTES} bytes")
-            try:
-                files.append((str(p.relative_to(path)), p.read_bytes()))
-            except OSError as exc:
-                _fail("unreadable_file", f"cannot read {p}: {exc.strerror}")
+        files = [(str(p.relative_to(path)), _read_input(p)) for p in found]
     else:
         try:
             raw = path.read_bytes()
@@ -71,29 +58,6 @@ def _read_inputs(path: Path) -> list[tuple[str, bytes]]:
     if not files:
         _fail("no_xml_files", f"{path} holds no *.xml file to classify")
     return files
-
-
-def _open(company: str) -> tuple[Any, Any, Any]:
-    from ai_service.db.session import engine_for, migrate
-    from ai_service.repositories.companies import company_by_rut, get_company
-    from ai_service.settings import Settings
-    from dte_core.errors import DteError
-
-    settings = Settings()  # one-shot command: read the environment now, not at import
-    migrate(settings)
-    engine = engine_for(settings)
-    found = get_company(engine, company)
-    if found is None:
-        try:
-            found = company_by_rut(engine, company)
-        except DteError:
-            found = None
-    if found is None:
-        engine.dispose()
-        _fail(
-            "unknown_company", f"no company {company!r}: give its id or RUT (dte-ai company create)"
-        )
-    return settings, engine, found
 
 
 def _follow(engine: Any, company_id: str, job_id: str, total: int) -> Any:
@@ -125,7 +89,6 @@ def classify(
     out: Annotated[Path, typer.Option("--out", help="results file: .jsonl (default) or .csv")],
 ) -> None:
     """Classify every received invoice of a folder or zip; write one result per document."""
-    from ai_service.ingest.service import Ingestor
     from ai_service.jobs import export
     from ai_service.jobs import repository as repo
     from ai_service.jobs.config import JobsConfig
@@ -133,12 +96,11 @@ def classify(
     from ai_service.jobs.runner import build_dispatcher
     from ai_service.repositories import context as context_repo
     from ai_service.secrets import SecretBox
-    from dte_core.caf import SiiKeyring
 
     if out.exists() and out.is_dir():
         _fail("invalid_option", f"--out {out} is a directory: give a file name")
     files = _read_inputs(path)
-    settings, engine, found = _open(company)
+    settings, engine, ingestor, found = _open_company(company)
     try:
         if not context_repo.counts(engine, found.id).get("accounts"):
             _fail(
@@ -146,10 +108,7 @@ def classify(
                 "the company has no chart of accounts: load its context first "
                 "(dte-ai context load)",
             )
-        keyring = SiiKeyring.default()
-        for key in settings.trusted_sii_keys:
-            keyring = keyring.with_trusted_key(key.read_bytes())
-        items = ingest_files(Ingestor(engine, keyring), found.id, files, source="cli")
+        items = ingest_files(ingestor, found.id, files, source="cli")
         job, _ = repo.create_job(engine, found.id, items, source="cli")
         runner = build_dispatcher(
             JobsConfig.from_settings(settings),
@@ -182,10 +141,10 @@ def classify(
 )
 def worker(ctx: typer.Context) -> None:
     """Run a Celery worker for the jobs queue (extra options go to `celery worker`)."""
-    from ai_service.jobs.config import JobsConfig
     from ai_service.jobs.worker import main
+    from ai_service.settings import Settings
 
-    if not JobsConfig().celery_broker_url:
+    if not Settings().celery_broker_url:
         _fail("configuration_error", "set DTE_AI_CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
     main(list(ctx.args))
 

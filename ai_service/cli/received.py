@@ -17,11 +17,13 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from dte_core.xmlsafe import DEFAULT_MAX_BYTES
+
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 EXIT_INVALID = 1
 EXIT_BAD_INPUT = 2
-MAX_INPUT_BYTES = 20 * 1024 * 1024
+MAX_INPUT_BYTES = DEFAULT_MAX_BYTES  # a bigger file the XML parser would refuse anyway
 
 _COMPANY = typer.Option("--company", help="the receiving company: its id or its RUT")
 _TRUST = typer.Option("--trust-sii-key", help="extra CAF-signing public key (certification/tests)")
@@ -38,8 +40,9 @@ def _emit(data: Any) -> None:
     sys.stdout.flush()
 
 
-def _open(company: str, trust: list[Path] | None) -> tuple[Any, Any, str]:
-    """The engine (migrated), an Ingestor and the company id."""
+def _open_company(company: str, trust: list[Path] | None = None) -> tuple[Any, Any, Any, Any]:
+    """The settings, the engine (migrated), an Ingestor and the company (by id or RUT); bad
+    input exits 2. Shared with ``dte-ai classify``."""
     from ai_service.db.session import engine_for, migrate
     from ai_service.ingest.service import Ingestor
     from ai_service.repositories.companies import company_by_rut, get_company
@@ -67,7 +70,23 @@ def _open(company: str, trust: list[Path] | None) -> tuple[Any, Any, str]:
         _fail(
             "unknown_company", f"no company {company!r}: give its id or RUT (dte-ai company create)"
         )
-    return engine, Ingestor(engine, keyring), found.id
+    return settings, engine, Ingestor(engine, keyring), found
+
+
+def _open(company: str, trust: list[Path] | None) -> tuple[Any, Any, str]:
+    """The engine (migrated), an Ingestor and the company id."""
+    _, engine, ingestor, found = _open_company(company, trust)
+    return engine, ingestor, found.id
+
+
+def _read_input(path: Path) -> bytes:
+    """A file's bytes; over :data:`MAX_INPUT_BYTES` or unreadable exits 2."""
+    try:
+        if path.stat().st_size > MAX_INPUT_BYTES:
+            _fail("input_too_large", f"{path} is over {MAX_INPUT_BYTES} bytes")
+        return path.read_bytes()
+    except OSError as exc:
+        _fail("unreadable_file", f"cannot read {path}: {exc.strerror}")
 
 
 def _exit_code(results: list[Any]) -> int:
@@ -89,12 +108,7 @@ def ingest(
     results = []
     try:
         for path in files:
-            try:
-                if path.stat().st_size > MAX_INPUT_BYTES:
-                    _fail("input_too_large", f"{path} is over {MAX_INPUT_BYTES} bytes")
-                raw = path.read_bytes()
-            except OSError as exc:
-                _fail("unreadable_file", f"cannot read {path}: {exc.strerror}")
+            raw = _read_input(path)
             result = ingestor.ingest(company_id, raw, source="cli", filename=path.name)
             results.append(result)
             out = result.as_dict()

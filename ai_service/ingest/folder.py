@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ai_service.ingest.service import IngestResult
+from dte_core.xmlsafe import DEFAULT_MAX_BYTES
 
 log = logging.getLogger(__name__)
 
 PROCESSED = "processed"
 FAILED = "failed"
-#: Files larger than this are refused unread (an EnvioDTE of 2 000 documents is ~10 MiB).
-MAX_FILE_BYTES = 20 * 1024 * 1024
+#: Files larger than this are refused unread: the XML parser would refuse them anyway.
+MAX_FILE_BYTES = DEFAULT_MAX_BYTES
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from ai_service.api.errors import BadRequest
+from dte_core.xmlsafe import DEFAULT_MAX_BYTES
 
 MAX_ENTRIES = 5000
-MAX_ENTRY_BYTES = 20 * 1024 * 1024  # as ai_service.ingest.folder.MAX_FILE_BYTES
+MAX_ENTRY_BYTES = DEFAULT_MAX_BYTES  # a bigger entry the XML parser would refuse anyway
 MAX_TOTAL_BYTES = 256 * 1024 * 1024
 #: XML compresses well (10-30x); past this an entry is a bomb, not an invoice
 MAX_RATIO = 200

@@ -1,32 +1,16 @@
-"""The jobs' settings, read from the same ``DTE_AI_*`` variables as :class:`Settings`.
-
-Until these fields live on ``ai_service.settings.Settings`` they are read here; once they do,
-:meth:`JobsConfig.from_settings` takes them from there.
-"""
+"""The jobs' settings: the ``celery_*`` and ``jobs_*`` fields of :class:`Settings`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field
 
-_FIELDS = (
-    "celery_broker_url",
-    "celery_result_backend",
-    "jobs_in_process",
-    "jobs_workers",
-    "jobs_queue",
-    "jobs_key_prefix",
-    "jobs_chunk_size",
-    "jobs_max_documents",
-    "jobs_visibility_timeout",
-)
+if TYPE_CHECKING:
+    from ai_service.settings import Settings
 
 
-class JobsConfig(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DTE_AI_", extra="ignore")
-
+class JobsConfig(BaseModel):
     celery_broker_url: str | None = Field(
         default=None, description="Redis URL of the Celery broker; none = jobs run in-process"
     )
@@ -56,7 +40,5 @@ class JobsConfig(BaseSettings):
         return bool(self.celery_broker_url) and not self.jobs_in_process
 
     @classmethod
-    def from_settings(cls, settings: Any) -> JobsConfig:
-        """The fields ``settings`` has (once the lead adds them), the environment otherwise."""
-        given = {name: getattr(settings, name) for name in _FIELDS if hasattr(settings, name)}
-        return cls(**given)
+    def from_settings(cls, settings: Settings) -> JobsConfig:
+        return cls(**{name: getattr(settings, name) for name in cls.model_fields})

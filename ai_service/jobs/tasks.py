@@ -114,7 +114,7 @@ def _deliver_webhook(task: Task, job_id: str) -> bool:
     import httpx
 
     from ai_service.jobs import repository as repo
-    from ai_service.jobs.webhook import deliver
+    from ai_service.jobs.webhook import TIMEOUT_SECONDS, deliver
     from ai_service.secrets import SecretBox
 
     state = _worker_state()
@@ -122,7 +122,7 @@ def _deliver_webhook(task: Task, job_id: str) -> bool:
     if company_id is None:
         return False
     box = SecretBox(state.settings.secret_key_bytes())
-    with httpx.Client(timeout=10.0) as client:
+    with httpx.Client(timeout=TIMEOUT_SECONDS) as client:
         return deliver(state.engine, box, company_id, job_id, client)
 
 
@@ -167,7 +167,9 @@ def __getattr__(name: str) -> Any:
         global _app
         with _state_lock:
             if _app is None:
-                _app = create_celery(JobsConfig())
+                from ai_service.settings import Settings
+
+                _app = create_celery(JobsConfig.from_settings(Settings()))
             return _app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -7,6 +7,7 @@ import sys
 
 from ai_service.jobs.config import JobsConfig
 from ai_service.jobs.tasks import create_celery
+from ai_service.settings import Settings
 
 
 def worker_argv(config: JobsConfig, extra: list[str]) -> list[str]:
@@ -17,7 +18,7 @@ def worker_argv(config: JobsConfig, extra: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    config = JobsConfig()
+    config = JobsConfig.from_settings(Settings())
     app = create_celery(config)
     app.worker_main(worker_argv(config, list(sys.argv[1:] if argv is None else argv)))
 

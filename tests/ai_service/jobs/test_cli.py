@@ -132,3 +132,20 @@ def test_bad_input_exits_2_with_a_json_error(
     assert result.exit_code == 2, result.output
     assert json.loads(result.stderr)["error"]["code"] == code
     assert not out.exists()
+
+
+def test_an_unreadable_trusted_sii_key_exits_2(
+    company: Company, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DTE_AI_TRUSTED_SII_KEYS", str(tmp_path / "no-such-key.pem"))
+    folder = tmp_path / "recibidos"
+    folder.mkdir()
+    name, data = company.files(1)[0]
+    (folder / name).write_bytes(data)
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(
+        app, ["classify", str(folder), "--company", company.rut, "--out", str(out)]
+    )
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stderr)["error"]["code"] == "unreadable_sii_key"
+    assert not out.exists()
