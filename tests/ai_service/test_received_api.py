@@ -16,7 +16,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from ai_service.api.routes import received
 from ai_service.main import create_app
 from ai_service.settings import Settings
 from dte_core.signing import CompanyCertificate, verify_signature
@@ -32,10 +31,7 @@ assert RECEPTOR == RUT_B  # the factory's documents are addressed to tenant B
 
 
 def _app(settings: Settings, engine: Engine) -> FastAPI:
-    app = create_app(settings, engine=engine)
-    if not any(getattr(r, "path", "") == "/v1/received" for r in app.routes):
-        app.include_router(received.router)  # until ai_service.main registers it
-    return app
+    return create_app(settings, engine=engine)
 
 
 @pytest.fixture

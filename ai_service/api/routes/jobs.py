@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -166,17 +167,8 @@ async def _uploads(
     if content_type == "application/json":
         try:
             refs = ClassifyByReference.model_validate_json(await request.body())
-        except ValidationError as exc:
-            raise Unprocessable(
-                "the request is invalid; see fields",
-                code="invalid_request",
-                fields=[
-                    FieldError(
-                        ".".join(str(p) for p in err["loc"]) or "body", err["type"], err["msg"]
-                    )
-                    for err in exc.errors(include_url=False)
-                ],
-            ) from exc
+        except ValidationError as exc:  # the app's handler answers it like any body model
+            raise RequestValidationError(exc.errors(include_url=False)) from exc
         return None, skipped, refs, refs.webhook_url
     if content_type in _ZIP_TYPES:
         raw = await request.body()

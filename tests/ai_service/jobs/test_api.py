@@ -41,12 +41,7 @@ def receiver() -> Receiver:
 
 @pytest.fixture
 def runner(client: TestClient, receiver: Receiver) -> Iterator[InProcessRunner]:
-    app = client.app
-    if not any(getattr(r, "path", "") == "/v1/jobs/classify" for r in app.routes):  # type: ignore[attr-defined]
-        from ai_service.api.routes import jobs
-
-        app.include_router(jobs.router)  # type: ignore[attr-defined]  # until main.py registers it
-    ctx = app.state.ctx  # type: ignore[attr-defined]
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
     runner = InProcessRunner(
         ctx.engine,
         ctx.box,
@@ -369,6 +364,8 @@ def test_bad_requests(
         headers = {**tenant.headers, **kwargs.pop("headers", {})}  # type: ignore[dict-item]
         response = client.post("/v1/jobs/classify", headers=headers, **kwargs)  # type: ignore[arg-type]
         assert (response.status_code, response.json()["error"]["code"]) == (status, code), kwargs
+    empty_ids = client.post("/v1/jobs/classify", headers=tenant.headers, json={"document_ids": []})
+    assert [f["field"] for f in empty_ids.json()["error"]["fields"]] == ["document_ids"]
     missing = client.get("/v1/jobs/00000000-0000-0000-0000-000000000000", headers=tenant.headers)
     assert missing.status_code == 404
 

@@ -154,10 +154,6 @@ def hook_server() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
 
 def _app_with(client: TestClient, dispatcher: Any) -> None:
     app: Any = client.app
-    if not any(getattr(r, "path", "") == "/v1/jobs/classify" for r in app.routes):
-        from ai_service.api.routes import jobs
-
-        app.include_router(jobs.router)  # until main.py registers it
     app.state.jobs_dispatcher = dispatcher
 
 
