@@ -29,7 +29,12 @@ from tenacity import (
 from ai_service.jobs import repository as repo
 from ai_service.jobs.config import JobsConfig
 from ai_service.jobs.engine import Classifiers, process_range, ranges
-from ai_service.jobs.webhook import MAX_ATTEMPTS, WebhookDeliveryError, deliver
+from ai_service.jobs.webhook import (
+    MAX_ATTEMPTS,
+    TIMEOUT_SECONDS,
+    WebhookDeliveryError,
+    deliver,
+)
 from ai_service.secrets import SecretBox
 from ai_service.services.engines import EngineCache
 
@@ -55,7 +60,7 @@ class InProcessRunner:
     ) -> None:
         self.engine, self.config = engine, config
         self._box = box
-        self._http_client = http_client or (lambda: httpx.Client(timeout=10.0))
+        self._http_client = http_client or (lambda: httpx.Client(timeout=TIMEOUT_SECONDS))
         self._webhook_wait = webhook_wait
         self.classifiers = Classifiers(engine, engine_cache)
         self._pool = ThreadPoolExecutor(config.jobs_workers, thread_name_prefix="dte-ai-job")

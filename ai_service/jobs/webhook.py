@@ -19,11 +19,11 @@ from sqlalchemy import Engine
 from ai_service.api.errors import Unprocessable
 from ai_service.jobs import repository as repo
 from ai_service.jobs.models import JobInfo
+from ai_service.outbox.webhooks import MAX_ATTEMPTS as MAX_ATTEMPTS  # the same budget
 from ai_service.outbox.webhooks import SIGNATURE_HEADER, sign
 from ai_service.secrets import SecretBox
 
 EVENT = "classify_job.finished"
-MAX_ATTEMPTS = 12
 TIMEOUT_SECONDS = 10.0
 
 
