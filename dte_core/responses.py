@@ -433,17 +433,10 @@ def recepcion_envio_for(
         estado=estado,
         glosa=glosa,
         digest=envelope.digest if envelope else None,
-        rut_emisor=_valid_rut(envelope.rut_emisor) if envelope else None,
-        rut_receptor=_valid_rut(receptor),
+        rut_emisor=Rut.canonical(envelope.rut_emisor) if envelope else None,
+        rut_receptor=Rut.canonical(receptor),
         documentos=documentos,
     )
-
-
-def _valid_rut(value: str | None) -> str | None:
-    try:
-        return str(Rut.parse(value)) if value else None
-    except InvalidDocumentError:
-        return None
 
 
 def _same_rut(a: str, b: str) -> bool | None:

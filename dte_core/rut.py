@@ -69,6 +69,16 @@ class Rut:
         return cls(number, dv)
 
     @classmethod
+    def canonical(cls, value: str | None) -> str | None:
+        """``12345678-5`` for any accepted spelling of a valid RUT; None for anything else."""
+        if not value:
+            return None
+        try:
+            return str(cls.parse(value))
+        except InvalidRutError:
+            return None
+
+    @classmethod
     def is_valid(cls, value: str) -> bool:
         try:
             cls.parse(value)

@@ -85,13 +85,6 @@ class IngestResult:
         }
 
 
-def _canonical_rut(value: str | None) -> str | None:
-    try:
-        return str(Rut.parse(value)) if value else None
-    except DteError:
-        return None
-
-
 def _fecha(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value) if value else None
@@ -156,7 +149,7 @@ class Ingestor:
             results.append(
                 IngestedDocument(
                     id=doc_id,
-                    rut_emisor=_canonical_rut(doc.rut_emisor) or doc.rut_emisor,
+                    rut_emisor=Rut.canonical(doc.rut_emisor) or doc.rut_emisor,
                     tipo_dte=doc.tipo_dte,
                     folio=doc.folio,
                     outcome=outcome,
@@ -174,14 +167,14 @@ class Ingestor:
             return IngestResult(stored, False)
         docs = report.get("documents", [])
         keys = [
-            (_canonical_rut(d.get("rut_emisor")) or "", d["tipo_dte"], d["folio"])
+            (Rut.canonical(d.get("rut_emisor")) or "", d["tipo_dte"], d["folio"])
             for d in docs
             if d.get("rut_emisor") and d.get("tipo_dte") is not None and d.get("folio") is not None
         ]
         held = repo.documents_of_file(self.engine, company_id, keys)
         results = []
         for d in docs:
-            key = (_canonical_rut(d.get("rut_emisor")) or "", d.get("tipo_dte"), d.get("folio"))
+            key = (Rut.canonical(d.get("rut_emisor")) or "", d.get("tipo_dte"), d.get("folio"))
             row = held.get(key)
             results.append(
                 IngestedDocument(
@@ -198,12 +191,12 @@ class Ingestor:
 
 
 def _new_document(doc: DocumentReport, dte: etree._Element) -> repo.NewDocument:
-    rut_emisor = _canonical_rut(doc.rut_emisor) or (doc.rut_emisor or "")[:12]
+    rut_emisor = Rut.canonical(doc.rut_emisor) or (doc.rut_emisor or "")[:12]
     return repo.NewDocument(
         rut_emisor=rut_emisor,
         tipo_dte=doc.tipo_dte or 0,
         folio=doc.folio or 0,
-        rut_receptor=_canonical_rut(doc.rut_receptor)
+        rut_receptor=Rut.canonical(doc.rut_receptor)
         or (doc.rut_receptor[:12] if doc.rut_receptor else None),
         fecha_emision=_fecha(doc.fecha_emision),
         monto_total=doc.monto_total,

@@ -46,3 +46,11 @@ def test_formatted_and_value_semantics() -> None:
     assert rut.formatted() == "12.345.678-5"
     assert rut == Rut(12345678, "5")
     assert len({rut, Rut.parse("12.345.678-5")}) == 1
+
+
+def test_canonical_form_or_none() -> None:
+    assert Rut.canonical("12.345.678-5") == "12345678-5"
+    assert Rut.canonical("123456785") == "12345678-5"
+    assert Rut.canonical("12345678-4") is None  # wrong check digit
+    assert Rut.canonical("not a rut") is None
+    assert Rut.canonical(None) is None and Rut.canonical("") is None
